@@ -1,0 +1,31 @@
+/**
+ * The CPU object handed to every interpreter helper, the IR interpreter and compiled code:
+ * architectural state (state.ts), guest memory (memory.ts) and a few scratch slots that let
+ * helpers return 64-bit results without allocating.
+ */
+import { CpuState } from './state.js';
+import type { Memory } from './memory.js';
+
+export class Cpu {
+  readonly st = new CpuState();
+  /** The state's int32 view (the hottest path, so it gets the short name). */
+  readonly s = this.st.s;
+  /** Scratch: high half of a 64-bit value returned by a helper. */
+  hi = 0;
+  /** Host hooks the personality (user-mode Linux, bare-metal machine) installs. */
+  hooks: CpuHooks = {
+    cpuid: () => {
+      throw new Error('cpuid hook not installed');
+    },
+    rdtsc: () => 0,
+  };
+
+  constructor(readonly mem: Memory) {}
+}
+
+export interface CpuHooks {
+  /** Fill EAX/EBX/ECX/EDX in state for leaf EAX, subleaf ECX. */
+  cpuid(cpu: Cpu): void;
+  /** The time-stamp counter as a JS number. */
+  rdtsc(cpu: Cpu): number;
+}

@@ -1,0 +1,365 @@
+/**
+ * Guest memory: guest-physical RAM is one ArrayBuffer; guest-virtual addresses reach it through
+ * a page map and a direct-mapped software TLB whose hit path is a tag compare and a DataView
+ * access.
+ *
+ * Addresses are JS numbers holding the *signed* 64-bit value: every canonical x86-64 address
+ * (user and kernel halves alike) is exact in a double, and user-mode code never needs 64-bit
+ * integer arithmetic to find its page. A non-canonical address has no page and faults.
+ *
+ * Self-modifying code: pages that hold translated code get no write-TLB entry, so stores to
+ * them take the slow path, which consults a per-64-byte bitmap of code and only calls
+ * onCodeWrite (the JIT cache's invalidation) when the store really touches translated bytes.
+ * Data that merely shares a page with hot code pays the slow path but never loses the code.
+ */
+import { CpuException, PfErr, Vec } from './exceptions.js';
+
+export const PAGE_SIZE = 4096;
+const PAGE_SHIFT = 12;
+const INV_PAGE = 1 / PAGE_SIZE;
+const TLB_SIZE = 4096;
+const TLB_MASK = TLB_SIZE - 1;
+/** Code-tracking granule: 64 bytes. */
+const GRANULE_SHIFT = 6;
+
+export const enum Prot {
+  NONE = 0,
+  READ = 1,
+  WRITE = 2,
+  EXEC = 4,
+}
+
+export class Memory {
+  readonly ram: ArrayBuffer;
+  readonly u8: Uint8Array;
+  readonly dv: DataView;
+  /** Physical pages in RAM. */
+  readonly physPages: number;
+  /** vpn -> ppn * 8 + Prot. */
+  readonly pageMap = new Map<number, number>();
+  /** Per physical page: how many 64-byte granules hold translated code. */
+  readonly codeCount: Uint16Array;
+  /** Per physical granule: 1 when translated code was read from it. */
+  readonly codeGranule: Uint8Array;
+  /** Called with (physical address, length) when a store hits translated code. */
+  onCodeWrite: (phys: number, len: number) => void = () => {};
+
+  // TLBs: tag is the vpn (a double), base the physical byte offset of the page.
+  private readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
+  private readonly tlbBaseR = new Int32Array(TLB_SIZE);
+  private readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
+  private readonly tlbBaseW = new Int32Array(TLB_SIZE);
+
+  private readonly freePages: number[] = [];
+  private nextFreshPage = 0;
+  /** High half of the last read64. */
+  hi = 0;
+
+  constructor(ramBytes: number) {
+    this.physPages = Math.floor(ramBytes / PAGE_SIZE);
+    this.ram = new ArrayBuffer(this.physPages * PAGE_SIZE);
+    this.u8 = new Uint8Array(this.ram);
+    this.dv = new DataView(this.ram);
+    this.codeCount = new Uint16Array(this.physPages);
+    this.codeGranule = new Uint8Array((this.physPages * PAGE_SIZE) >>> GRANULE_SHIFT);
+  }
+
+  // ---- mapping (the user-mode personality's mmap/munmap/mprotect) ----
+
+  /** Map [va, va+len) with fresh zeroed pages; existing pages in the range are replaced. */
+  map(va: number, len: number, prot: number): void {
+    for (let vpn = va / PAGE_SIZE, end = (va + len) / PAGE_SIZE; vpn < end; vpn++) {
+      const old = this.pageMap.get(vpn);
+      if (old !== undefined) this.releasePage(Math.floor(old / 8));
+      this.pageMap.set(vpn, this.allocPage() * 8 + prot);
+    }
+    this.flushTlb();
+  }
+
+  unmap(va: number, len: number): void {
+    for (let vpn = va / PAGE_SIZE, end = (va + len) / PAGE_SIZE; vpn < end; vpn++) {
+      const old = this.pageMap.get(vpn);
+      if (old === undefined) continue;
+      this.releasePage(Math.floor(old / 8));
+      this.pageMap.delete(vpn);
+    }
+    this.flushTlb();
+  }
+
+  /** Returns false when some page in the range is not mapped (mprotect's ENOMEM). */
+  protect(va: number, len: number, prot: number): boolean {
+    let ok = true;
+    for (let vpn = va / PAGE_SIZE, end = (va + len) / PAGE_SIZE; vpn < end; vpn++) {
+      const old = this.pageMap.get(vpn);
+      if (old === undefined) {
+        ok = false;
+        continue;
+      }
+      this.pageMap.set(vpn, Math.floor(old / 8) * 8 + prot);
+    }
+    this.flushTlb();
+    return ok;
+  }
+
+  /** Move the pages of [from, from+len) to [to, to+len) without copying (mremap). */
+  move(from: number, to: number, len: number): void {
+    const entries: number[] = [];
+    for (let i = 0; i < len / PAGE_SIZE; i++) {
+      const vpn = from / PAGE_SIZE + i;
+      entries.push(this.pageMap.get(vpn) ?? -1);
+      this.pageMap.delete(vpn);
+    }
+    for (let i = 0; i < entries.length; i++) if (entries[i] >= 0) this.pageMap.set(to / PAGE_SIZE + i, entries[i]);
+    this.flushTlb();
+  }
+
+  isMapped(va: number): boolean {
+    return this.pageMap.has(Math.floor(va * INV_PAGE));
+  }
+
+  protOf(va: number): number {
+    const e = this.pageMap.get(Math.floor(va * INV_PAGE));
+    return e === undefined ? -1 : e & 7;
+  }
+
+  /** Pages in use, for the guest memory bound and statistics. */
+  get pagesInUse(): number {
+    return this.nextFreshPage - this.freePages.length;
+  }
+
+  private allocPage(): number {
+    const p = this.freePages.pop();
+    if (p !== undefined) {
+      this.u8.fill(0, p * PAGE_SIZE, (p + 1) * PAGE_SIZE);
+      return p;
+    }
+    if (this.nextFreshPage >= this.physPages) throw new OutOfGuestMemory();
+    return this.nextFreshPage++;
+  }
+
+  private releasePage(ppn: number): void {
+    if (this.codeCount[ppn]) this.onCodeWrite(ppn * PAGE_SIZE, PAGE_SIZE);
+    this.freePages.push(ppn);
+  }
+
+  flushTlb(): void {
+    this.tlbTagR.fill(-1);
+    this.tlbTagW.fill(-1);
+  }
+
+  // ---- translation ----
+
+  /** Physical byte offset of va for the access kind, or a #PF. Fills the TLB. */
+  translate(va: number, access: number): number {
+    const vpn = Math.floor(va * INV_PAGE);
+    const e = this.pageMap.get(vpn);
+    if (e === undefined || (e & access) !== access) {
+      const err = PfErr.U | (e === undefined ? 0 : PfErr.P) | (access & Prot.WRITE ? PfErr.W : 0) | (access & Prot.EXEC ? PfErr.I : 0);
+      throw new CpuException(Vec.PF, err, va);
+    }
+    const ppn = Math.floor(e / 8);
+    const base = ppn * PAGE_SIZE;
+    const i = vpn & TLB_MASK;
+    if (e & Prot.READ) {
+      this.tlbTagR[i] = vpn;
+      this.tlbBaseR[i] = base;
+    }
+    if (e & Prot.WRITE && this.codeCount[ppn] === 0) {
+      this.tlbTagW[i] = vpn;
+      this.tlbBaseW[i] = base;
+    }
+    return base + (va - vpn * PAGE_SIZE);
+  }
+
+  /** Physical address for an instruction fetch (needs PROT_EXEC). */
+  translateFetch(va: number): number {
+    return this.translate(va, Prot.EXEC);
+  }
+
+  // ---- code tracking ----
+
+  /** Record that translated code was read from physical [phys, phys+len). */
+  markCode(phys: number, len: number): void {
+    for (let g = phys >>> GRANULE_SHIFT, end = (phys + len - 1) >>> GRANULE_SHIFT; g <= end; g++) {
+      if (this.codeGranule[g]) continue;
+      this.codeGranule[g] = 1;
+      const ppn = g >>> (PAGE_SHIFT - GRANULE_SHIFT);
+      if (this.codeCount[ppn]++ === 0) this.dropWriteTlbFor(ppn);
+    }
+  }
+
+  /** Forget code tracking for a physical range (its translations were invalidated). */
+  unmarkCode(phys: number, len: number): void {
+    for (let g = phys >>> GRANULE_SHIFT, end = (phys + len - 1) >>> GRANULE_SHIFT; g <= end; g++) {
+      if (!this.codeGranule[g]) continue;
+      this.codeGranule[g] = 0;
+      this.codeCount[g >>> (PAGE_SHIFT - GRANULE_SHIFT)]--;
+    }
+  }
+
+  private dropWriteTlbFor(ppn: number): void {
+    const base = ppn * PAGE_SIZE;
+    for (let i = 0; i < TLB_SIZE; i++) if (this.tlbTagW[i] >= 0 && this.tlbBaseW[i] === base) this.tlbTagW[i] = -1;
+  }
+
+  // ---- reads ----
+
+  read8(a: number): number {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    if (this.tlbTagR[i] === vpn) return this.u8[this.tlbBaseR[i] + (a - vpn * PAGE_SIZE)];
+    return this.u8[this.translate(a, Prot.READ)];
+  }
+
+  read16(a: number): number {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 2) return this.dv.getUint16(this.tlbBaseR[i] + off, true);
+    return this.read8(a) | (this.read8(a + 1) << 8);
+  }
+
+  /** Signed 32-bit read. */
+  read32(a: number): number {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 4) return this.dv.getInt32(this.tlbBaseR[i] + off, true);
+    return this.read16(a) | (this.read16(a + 2) << 16);
+  }
+
+  /** 64-bit read: returns the low half; the high half is left in this.hi. */
+  read64(a: number): number {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 8) {
+      const p = this.tlbBaseR[i] + off;
+      this.hi = this.dv.getInt32(p + 4, true);
+      return this.dv.getInt32(p, true);
+    }
+    const lo = this.read32(a);
+    this.hi = this.read32(a + 4);
+    return lo;
+  }
+
+  // ---- writes ----
+
+  write8(a: number, v: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    if (this.tlbTagW[i] === vpn) {
+      this.u8[this.tlbBaseW[i] + (a - vpn * PAGE_SIZE)] = v;
+      return;
+    }
+    const p = this.translateWrite(a, 1);
+    this.u8[p] = v;
+  }
+
+  write16(a: number, v: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 2) {
+      this.dv.setUint16(this.tlbBaseW[i] + off, v, true);
+      return;
+    }
+    this.checkWritable(a, 2);
+    this.write8(a, v);
+    this.write8(a + 1, v >>> 8);
+  }
+
+  write32(a: number, v: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 4) {
+      this.dv.setInt32(this.tlbBaseW[i] + off, v, true);
+      return;
+    }
+    this.checkWritable(a, 4);
+    this.write16(a, v);
+    this.write16(a + 2, v >>> 16);
+  }
+
+  write64(a: number, lo: number, hi: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 8) {
+      const p = this.tlbBaseW[i] + off;
+      this.dv.setInt32(p, lo, true);
+      this.dv.setInt32(p + 4, hi, true);
+      return;
+    }
+    this.checkWritable(a, 8);
+    this.write32(a, lo);
+    this.write32(a + 4, hi);
+  }
+
+  /** A store that crosses a page must fault before writing any byte. */
+  private checkWritable(a: number, len: number): void {
+    this.translate(a, Prot.WRITE);
+    this.translate(a + len - 1, Prot.WRITE);
+  }
+
+  /** Slow write path for one byte-range inside a page: permission, then code invalidation. */
+  private translateWrite(a: number, len: number): number {
+    const p = this.translate(a, Prot.WRITE);
+    if (this.codeCount[Math.floor(p / PAGE_SIZE)] && this.codeGranule[p >>> GRANULE_SHIFT]) this.onCodeWrite(p, len);
+    return p;
+  }
+
+  // ---- bulk access for loaders, syscalls and helpers ----
+
+  readBytes(a: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    for (let i = 0; i < len; ) {
+      const p = this.translate(a + i, Prot.READ);
+      const n = Math.min(len - i, PAGE_SIZE - (p % PAGE_SIZE));
+      out.set(this.u8.subarray(p, p + n), i);
+      i += n;
+    }
+    return out;
+  }
+
+  writeBytes(a: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; ) {
+      const p = this.translateWrite(a + i, 1);
+      const n = Math.min(data.length - i, PAGE_SIZE - (p % PAGE_SIZE));
+      if (this.codeCount[Math.floor(p / PAGE_SIZE)]) this.onCodeWrite(p, n);
+      this.u8.set(data.subarray(i, i + n), p);
+      i += n;
+    }
+  }
+
+  /** Write ignoring page protection (the ELF loader fills read-only segments). */
+  poke(a: number, data: Uint8Array): void {
+    for (let i = 0; i < data.length; ) {
+      const vpn = Math.floor((a + i) * INV_PAGE);
+      const e = this.pageMap.get(vpn);
+      if (e === undefined) throw new CpuException(Vec.PF, PfErr.W, a + i);
+      const p = Math.floor(e / 8) * PAGE_SIZE + (a + i - vpn * PAGE_SIZE);
+      const n = Math.min(data.length - i, PAGE_SIZE - (p % PAGE_SIZE));
+      this.u8.set(data.subarray(i, i + n), p);
+      i += n;
+    }
+  }
+
+  /** A NUL-terminated string (at most max bytes). */
+  readCString(a: number, max = 1 << 20): string {
+    const bytes: number[] = [];
+    for (let i = 0; i < max; i++) {
+      const b = this.read8(a + i);
+      if (b === 0) break;
+      bytes.push(b);
+    }
+    return Buffer.from(bytes).toString('utf8');
+  }
+}
+
+export class OutOfGuestMemory extends Error {
+  constructor() {
+    super('guest memory limit reached (raise it with --memory MiB)');
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * The guest CPU's architectural state, kept in one ArrayBuffer at fixed offsets.
+ *
+ * Why one buffer: compiled blocks, the IR interpreter and every helper read and write the
+ * same typed-array slots, so a block can keep registers in JS locals and write them back to
+ * known indices at its exits, and saving or comparing a whole CPU is a buffer copy. 64-bit
+ * registers are pairs of int32 halves (lo at the even index, hi at the odd one): JS has no
+ * fast 64-bit integers and BigInt is far too slow per instruction. test/state-layout.test.ts
+ * pins this layout.
+ */
+
+/** Int32 indices into the state buffer. */
+export const enum S {
+  /** General registers: register r has lo at 2r, hi at 2r+1 (RAX=0 … R15=15). */
+  GPR = 0,
+  RIP_LO = 32,
+  RIP_HI = 33,
+  /** Lazy flags (see cpu/flags.ts): the kind of the last flag-setting op and its operands. */
+  CC_OP = 34,
+  CC_DST_LO = 35,
+  CC_DST_HI = 36,
+  CC_SRC_LO = 37,
+  CC_SRC_HI = 38,
+  CC_SRC2_LO = 39,
+  CC_SRC2_HI = 40,
+  /**
+   * RFLAGS bits that are not computed lazily (DF, IF, TF, AC, ID, …), and OSZAPC too while
+   * CC_OP is CcOp.EFLAGS.
+   */
+  FLAGS = 41,
+  FS_BASE_LO = 42,
+  FS_BASE_HI = 43,
+  GS_BASE_LO = 44,
+  GS_BASE_HI = 45,
+  MXCSR = 46,
+  /** x87 control word, status word (TOP is kept in bits 11-13 as in FSTSW), tag word (abridged: bit i = ST register i physical is valid). */
+  FPU_CW = 47,
+  FPU_SW = 48,
+  FPU_TAG = 49,
+  /** Scratch slots a compiled block or helper uses to report why it stopped (see jit/exits). */
+  EXIT_REASON = 50,
+  EXIT_INFO = 51,
+  /** XMM0-15: four int32 lanes each, starting at int32 index 64 (byte 256, 16-byte aligned). */
+  XMM = 64,
+  /** ST(physical 0-7): mantissa lo, mantissa hi, sign<<15|exponent, unused. */
+  FPR = 128,
+  /** Retired guest instruction count, a float64 at byte offset 8*ICOUNT_F64. */
+  SIZE = 192,
+}
+
+/** Float64 index of the retired-instruction counter. */
+export const ICOUNT_F64 = 80; // byte 640 = int32 index 160, inside the unused tail before SIZE
+
+export const enum Reg {
+  RAX = 0, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15,
+}
+
+export const REG_NAMES64 = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi', 'rdi', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'];
+export const REG_NAMES32 = ['eax', 'ecx', 'edx', 'ebx', 'esp', 'ebp', 'esi', 'edi', 'r8d', 'r9d', 'r10d', 'r11d', 'r12d', 'r13d', 'r14d', 'r15d'];
+export const REG_NAMES16 = ['ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di', 'r8w', 'r9w', 'r10w', 'r11w', 'r12w', 'r13w', 'r14w', 'r15w'];
+/** 8-bit names with REX present; without REX, 4-7 are ah, ch, dh, bh (see REG8_LEGACY). */
+export const REG_NAMES8 = ['al', 'cl', 'dl', 'bl', 'spl', 'bpl', 'sil', 'dil', 'r8b', 'r9b', 'r10b', 'r11b', 'r12b', 'r13b', 'r14b', 'r15b'];
+export const REG8_LEGACY = ['al', 'cl', 'dl', 'bl', 'ah', 'ch', 'dh', 'bh'];
+
+/** RFLAGS bits. */
+export const enum F {
+  CF = 1 << 0,
+  PF = 1 << 2,
+  AF = 1 << 4,
+  ZF = 1 << 6,
+  SF = 1 << 7,
+  TF = 1 << 8,
+  IF = 1 << 9,
+  DF = 1 << 10,
+  OF = 1 << 11,
+  AC = 1 << 18,
+  ID = 1 << 21,
+  /** The six arithmetic flags. */
+  OSZAPC = 0x8d5,
+  /** Bit 1 always reads as one. */
+  FIXED = 1 << 1,
+}
+
+/** The whole state: views over one buffer. */
+export class CpuState {
+  readonly buf = new ArrayBuffer(S.SIZE * 4);
+  readonly s = new Int32Array(this.buf);
+  readonly f64 = new Float64Array(this.buf);
+  readonly u8 = new Uint8Array(this.buf);
+  readonly dv = new DataView(this.buf);
+
+  constructor() {
+    this.s[S.MXCSR] = 0x1f80;
+    this.s[S.FPU_CW] = 0x037f;
+  }
+
+  /** A 64-bit register as a JS number (exact when it fits 53 bits; for logs and syscalls). */
+  reg(r: number): number {
+    return this.s[2 * r + 1] * 4294967296 + (this.s[2 * r] >>> 0);
+  }
+
+  /** Unsigned 64-bit register as bigint: for syscall arguments and logs only, never per instruction. */
+  regU(r: number): bigint {
+    return (BigInt(this.s[2 * r + 1] >>> 0) << 32n) | BigInt(this.s[2 * r] >>> 0);
+  }
+
+  setReg(r: number, v: number): void {
+    this.s[2 * r] = v | 0; // ToInt32 keeps the low 32 bits of any integral double
+    this.s[2 * r + 1] = Math.floor(v / 4294967296) | 0;
+  }
+
+  get rip(): number {
+    return this.s[S.RIP_HI] * 4294967296 + (this.s[S.RIP_LO] >>> 0);
+  }
+
+  set rip(v: number) {
+    this.s[S.RIP_LO] = v | 0;
+    this.s[S.RIP_HI] = Math.floor(v / 4294967296) | 0;
+  }
+
+  get icount(): number {
+    return this.f64[ICOUNT_F64];
+  }
+
+  set icount(v: number) {
+    this.f64[ICOUNT_F64] = v;
+  }
+}

@@ -1,0 +1,2 @@
+/** Opcode table rows (placeholder until filled in). */
+export const SSE_ROWS: string[] = [];

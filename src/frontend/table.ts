@@ -1,0 +1,161 @@
+/**
+ * The opcode table: one row per instruction form, written in the operand notation of the
+ * Intel/AMD manuals (E,v = ModRM r/m of operand size; G,v = ModRM reg; I,b = imm8 …). The rows
+ * live in opcodes/*.ts grouped by instruction family; this file parses them once into OpRow
+ * objects that drive the decoder (decoder.ts), lifting dispatch (by mnemonic), the
+ * disassembler and test generation.
+ *
+ * Row syntax: "OPCODE | mnemonic | operands | attributes"
+ *   OPCODE: [66|F2|F3] [0F [38|3A]] XX[+r|+cc] [/r | /0-7 | /=XX] [!m | !r]
+ *     leading 66/F2/F3 = mandatory prefix; +r = register in the low 3 bits; +cc = 16 rows,
+ *     one per condition code; /digit = ModRM.reg extension; /=XX = exact ModRM byte;
+ *     !m / !r = memory-only / register-only ModRM.
+ *   operands: comma-separated specs (see OPERAND SPECS below), in Intel order (destination first).
+ *   attributes: comma-separated: o64 (operand size defaults to 64 in long mode), f64 (always
+ *     64), lock (LOCK allowed), rep (honours REP/REPE/REPNE), end (ends a basic block),
+ *     undef=CF.OF… (flags the manuals leave undefined; masked in differential tests).
+ *
+ * OPERAND SPECS: a letter for where the operand comes from, then a size.
+ *   E ModRM r/m (gpr or memory)   G ModRM reg (gpr)   M ModRM memory only   R ModRM r/m gpr only
+ *   I immediate   Is sign-extended imm8   J relative branch   O moffs   Z register from opcode +r
+ *   V ModRM reg xmm   W ModRM r/m xmm or memory   U ModRM r/m xmm only   N ModRM r/m of ST(i)
+ *   S ModRM reg segment register   C ModRM reg control register   D ModRM reg debug register
+ *   X / Y string source DS:rSI / destination ES:rDI (implicit)
+ *   fixed registers: AL CL DX AX eAX rAX ST0 …; 1 = the constant one (shifts).
+ *   sizes: b=1 w=2 d=4 q=8 v=operand size z=min(operand size,4) y=4|8 by REX.W x=16 t=10 (m80)
+ *          ss=4 sd=8 ps=16 pd=16 (xmm element views), p=pointer (segment:offset, for far forms).
+ */
+import { BASE_ROWS } from './opcodes/base.js';
+import { SSE_ROWS } from './opcodes/sse.js';
+import { X87_ROWS } from './opcodes/x87.js';
+
+export const enum Loc {
+  E, G, M, R, I, Is, J, O, Z, V, W, U, N, S, C, D, X, Y, Fixed, One,
+}
+
+export interface OperandSpec {
+  loc: Loc;
+  /** Size code: 'b','w','d','q','v','z','y','x','t','ss','sd','ps','pd' or '' (none). */
+  size: string;
+  /** For Loc.Fixed: the register number (RAX=0, RCX=1, RDX=2) or ST index, and its family. */
+  fixedReg: number;
+  fixedKind: 'gpr' | 'st' | 'seg' | '';
+  text: string;
+}
+
+export interface OpRow {
+  id: number;
+  prefix: number;
+  /** 0 = one-byte map, 1 = 0F, 2 = 0F 38, 3 = 0F 3A. */
+  map: number;
+  opcode: number;
+  /** ModRM.reg extension or -1. */
+  ext: number;
+  /** Exact ModRM byte or -1. */
+  modrmExact: number;
+  hasModrm: boolean;
+  /** 'any' | 'mem' | 'reg'. */
+  mod: string;
+  plusR: boolean;
+  /** Condition code for +cc rows, else -1. */
+  cond: number;
+  mnem: string;
+  operands: OperandSpec[];
+  o64: boolean;
+  f64: boolean;
+  lock: boolean;
+  rep: boolean;
+  end: boolean;
+  /** RFLAGS bits left undefined by this instruction. */
+  undef: number;
+  text: string;
+}
+
+export const CC_NAMES = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+
+const FLAG_BITS: Record<string, number> = { CF: 1, PF: 4, AF: 16, ZF: 64, SF: 128, OF: 2048 };
+
+const FIXED: Record<string, [number, 'gpr' | 'st' | 'seg', string]> = {
+  AL: [0, 'gpr', 'b'], CL: [1, 'gpr', 'b'], DL: [2, 'gpr', 'b'], AX: [0, 'gpr', 'w'], DX: [2, 'gpr', 'w'],
+  EAX: [0, 'gpr', 'd'], eAX: [0, 'gpr', 'z'], rAX: [0, 'gpr', 'v'], rDX: [2, 'gpr', 'v'], rCX: [1, 'gpr', 'v'],
+  ST0: [0, 'st', 't'], FS: [4, 'seg', 'w'], GS: [5, 'seg', 'w'],
+};
+
+function parseOperand(t: string): OperandSpec {
+  const fixed = FIXED[t];
+  if (fixed) return { loc: Loc.Fixed, size: fixed[2], fixedReg: fixed[0], fixedKind: fixed[1], text: t };
+  if (t === '1') return { loc: Loc.One, size: 'b', fixedReg: 0, fixedKind: '', text: t };
+  const m = /^(Is|[EGMRIJOZVWUNSCDXY])(.*)$/.exec(t);
+  if (!m) throw new Error(`opcode table: bad operand '${t}'`);
+  const locs: Record<string, Loc> = {
+    E: Loc.E, G: Loc.G, M: Loc.M, R: Loc.R, I: Loc.I, Is: Loc.Is, J: Loc.J, O: Loc.O, Z: Loc.Z, V: Loc.V,
+    W: Loc.W, U: Loc.U, N: Loc.N, S: Loc.S, C: Loc.C, D: Loc.D, X: Loc.X, Y: Loc.Y,
+  };
+  return { loc: locs[m[1]], size: m[2], fixedReg: 0, fixedKind: '', text: t };
+}
+
+function parseRow(text: string, out: OpRow[]): void {
+  const [opcodeField, mnem, operandField = '', attrField = ''] = text.split('|').map((f) => f.trim());
+  const toks = opcodeField.split(/\s+/);
+  let prefix = 0;
+  let map = 0;
+  let i = 0;
+  if ((toks[0] === '66' || toks[0] === 'F2' || toks[0] === 'F3') && toks.length > 1) prefix = parseInt(toks[i++], 16);
+  if (toks[i] === '0F') {
+    map = 1;
+    i++;
+    if (toks[i] === '38' && toks.length > i + 1) (map = 2), i++;
+    else if (toks[i] === '3A' && toks.length > i + 1) (map = 3), i++;
+  }
+  const opTok = toks[i++];
+  const plusR = opTok.endsWith('+r');
+  const plusCC = opTok.endsWith('+cc');
+  const opcode = parseInt(opTok, 16);
+  let ext = -1;
+  let modrmExact = -1;
+  let hasModrm = false;
+  let mod = 'any';
+  for (; i < toks.length; i++) {
+    const t = toks[i];
+    if (t === '/r') hasModrm = true;
+    else if (/^\/[0-7]$/.test(t)) (hasModrm = true), (ext = +t[1]);
+    else if (t.startsWith('/=')) (hasModrm = true), (modrmExact = parseInt(t.slice(2), 16));
+    else if (t === '!m') mod = 'mem';
+    else if (t === '!r') mod = 'reg';
+    else throw new Error(`opcode table: bad opcode token '${t}' in '${text}'`);
+  }
+  const operands = operandField ? operandField.split(',').map((s) => parseOperand(s.trim())) : [];
+  const attrs = attrField ? attrField.split(',').map((s) => s.trim()) : [];
+  let undef = 0;
+  for (const a of attrs) if (a.startsWith('undef=')) for (const f of a.slice(6).split('.')) undef |= FLAG_BITS[f] ?? 0;
+  const base: OpRow = {
+    id: 0, prefix, map, opcode, ext, modrmExact, hasModrm, mod, plusR, cond: -1, mnem, operands,
+    o64: attrs.includes('o64'), f64: attrs.includes('f64'), lock: attrs.includes('lock'), rep: attrs.includes('rep'),
+    end: attrs.includes('end'), undef, text,
+  };
+  if (plusCC) for (let cc = 0; cc < 16; cc++) out.push({ ...base, opcode: opcode + cc, cond: cc });
+  else out.push(base);
+}
+
+function build(): OpRow[] {
+  const rows: OpRow[] = [];
+  for (const t of [...BASE_ROWS, ...SSE_ROWS, ...X87_ROWS]) parseRow(t, rows);
+  rows.forEach((r, i) => (r.id = i));
+  return rows;
+}
+
+export const ROWS: readonly OpRow[] = build();
+
+/** Rows by map*256 + opcode (for +r rows, each of the 8 opcodes). */
+export const ROWS_BY_OPCODE: ReadonlyMap<number, OpRow[]> = (() => {
+  const m = new Map<number, OpRow[]>();
+  for (const r of ROWS) {
+    for (let k = 0; k < (r.plusR ? 8 : 1); k++) {
+      const key = r.map * 256 + r.opcode + k;
+      const list = m.get(key) ?? [];
+      list.push(r);
+      m.set(key, list);
+    }
+  }
+  return m;
+})();
