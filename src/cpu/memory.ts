@@ -43,6 +43,8 @@ export class Memory {
   readonly codeGranule: Uint8Array;
   /** Called with (physical address, length) when a store hits translated code. */
   onCodeWrite: (phys: number, len: number) => void = () => {};
+  /** Called after any change of the virtual→physical mapping or of permissions. */
+  onMapChange: () => void = () => {};
 
   // TLBs: tag is the vpn (a double), base the physical byte offset of the page.
   private readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
@@ -145,6 +147,7 @@ export class Memory {
   flushTlb(): void {
     this.tlbTagR.fill(-1);
     this.tlbTagW.fill(-1);
+    this.onMapChange();
   }
 
   // ---- translation ----

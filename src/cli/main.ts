@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * The svmjit command line. `svmjit run <elf> [args…]` runs a static x86-64 Linux program;
+ * `svmjit demo` (what `npm start` runs) runs the bundled demo guest and reports what happened.
+ * Flags follow qemu-user and Blink where they overlap (-d, -D, -E, -U, --strace, --one-insn-per-tb).
+ * Every user-facing failure is one line on stderr and a status, never a JS stack trace.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { runProgram, type RunOptions } from './run.js';
+
+const USAGE = `usage: svmjit run [options] <elf> [args...]
+       svmjit demo
+options:
+  --no-jit              interpret the IR only (the reference interpreter)
+  --one-insn-per-tb     translate one guest instruction per block
+  --max-insns N         stop after N guest instructions (non-zero exit)
+  --memory MiB          guest memory limit (default 1024)
+  --strace              print each system call as strace would
+  -d LIST               log categories: in_asm,ir,js,exec,strace (comma-separated)
+  -D FILE               write logs to FILE instead of stderr
+  -E VAR=VALUE          set a variable in the guest environment
+  -U VAR                remove a variable from the guest environment
+  --stats[=json]        print run statistics on exit (to the log)
+  --jit-threshold N     executions before a block is compiled (default 2)
+  --verify-js           re-parse every emitted block with acorn (debug)`;
+
+function fail(msg: string, status = 127): never {
+  process.stderr.write(`svmjit: ${msg}\n`);
+  process.exit(status);
+}
+
+export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; args: string[] } {
+  // Options end at the program path: everything after it belongs to the guest.
+  const firstPositional = findProgramIndex(argv);
+  const ours = firstPositional < 0 ? argv : argv.slice(0, firstPositional);
+  const { values } = parseArgs({
+    args: ours,
+    allowPositionals: false,
+    options: {
+      'no-jit': { type: 'boolean' },
+      'one-insn-per-tb': { type: 'boolean' },
+      'max-insns': { type: 'string' },
+      memory: { type: 'string' },
+      strace: { type: 'boolean' },
+      d: { type: 'string', multiple: true },
+      D: { type: 'string' },
+      E: { type: 'string', multiple: true },
+      U: { type: 'string', multiple: true },
+      stats: { type: 'string' },
+      'jit-threshold': { type: 'string' },
+      'verify-js': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE + '\n');
+    process.exit(0);
+  }
+  if (firstPositional < 0) fail('no program given\n' + USAGE, 2);
+  const num = (v: string | undefined, name: string, def: number): number => {
+    if (v === undefined) return def;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n < 0) fail(`${name} takes a non-negative number, not '${v}'`, 2);
+    return n;
+  };
+  const debug = new Set((values.d ?? []).flatMap((s) => s.split(',')).filter(Boolean));
+  const known = ['in_asm', 'ir', 'js', 'exec', 'strace'];
+  for (const d of debug) if (!known.includes(d)) fail(`unknown -d category '${d}' (known: ${known.join(',')})`, 2);
+  const env = new Map<string, string>();
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env.set(k, v);
+  for (const e of values.E ?? []) {
+    const eq = e.indexOf('=');
+    if (eq <= 0) fail(`-E takes VAR=VALUE, not '${e}'`, 2);
+    env.set(e.slice(0, eq), e.slice(eq + 1));
+  }
+  for (const u of values.U ?? []) env.delete(u);
+  const stats = values.stats === undefined ? (ours.includes('--stats') ? 'text' : '') : values.stats === 'json' ? 'json' : 'text';
+  return {
+    prog: argv[firstPositional],
+    args: argv.slice(firstPositional + 1),
+    opts: {
+      mode: values['no-jit'] ? 'interp' : values['one-insn-per-tb'] ? 'one-insn' : 'jit',
+      maxInsns: num(values['max-insns'], '--max-insns', 0),
+      memoryMiB: num(values.memory, '--memory', 1024),
+      strace: !!values.strace || debug.has('strace'),
+      debug,
+      logFile: values.D,
+      env: [...env].map(([k, v]) => `${k}=${v}`),
+      stats: stats as RunOptions['stats'],
+      jitThreshold: num(values['jit-threshold'], '--jit-threshold', 2),
+      verify: !!values['verify-js'],
+    },
+  };
+}
+
+/** Index of the program path: the first argument that is not an option or an option's value. */
+function findProgramIndex(argv: string[]): number {
+  const takesValue = new Set(['--max-insns', '--memory', '-d', '-D', '-E', '-U', '--jit-threshold']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return i + 1 < argv.length ? i + 1 : -1;
+    if (takesValue.has(a)) {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return i;
+  }
+  return -1;
+}
+
+function main(): void {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === 'run') {
+    const { opts, prog, args } = parseRunArgs(rest);
+    process.exitCode = runProgram(prog, args, opts);
+    return;
+  }
+  if (cmd === 'demo') {
+    const here = path.dirname(fileURLToPath(import.meta.url));
+    const demo = path.resolve(here, '../../../demo/demo.elf');
+    if (!fs.existsSync(demo)) fail(`demo guest not found at ${demo}`);
+    process.stdout.write(`svmjit demo: running ${path.relative(process.cwd(), demo)} (a static x86-64 musl program built from demo/demo.c) through the block JIT\n\n`);
+    const { opts } = parseRunArgs([demo]);
+    opts.stats = 'text';
+    process.exitCode = runProgram(demo, [], opts);
+    return;
+  }
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    process.stdout.write(USAGE + '\n');
+    process.exit(cmd === undefined ? 2 : 0);
+  }
+  fail(`unknown command '${cmd}'\n${USAGE}`, 2);
+}
+
+main();

@@ -1,0 +1,393 @@
+/**
+ * The lifter: turns decoded guest instructions into IR, one basic block at a time.
+ *
+ * Each instruction's lowering is a few lines because operand access is generic (load(i) /
+ * store(i, v) follow the operand table). Ordering rule that keeps exceptions precise: within
+ * one guest instruction every op that can fault (LOAD, STORE, HELPER) comes before any PUT of
+ * a register and before FLAGS, so when an instruction faults the registers and flags still hold
+ * their values from before it, in the interpreter and in compiled code alike.
+ *
+ * Instructions without a lowering here run their interpreter helper (src/cpu/helpers) through
+ * Op.HELPER; instructions with neither raise #UD.
+ */
+import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
+import { CcOp } from '../cpu/flags.js';
+import { HELPERS } from '../cpu/helpers/index.js';
+import { Reg } from '../cpu/state.js';
+import { decode, type FetchByte } from '../frontend/decoder.js';
+import { BASE_NONE, type Insn, OpKind } from '../frontend/insn.js';
+import { IrBlock, IrBuilder } from './ir.js';
+import { AluOp, Exit, OPS, UnOp } from './ops.js';
+
+/** Longest block, in guest instructions (one with --one-insn-per-tb). */
+export const MAX_BLOCK_INSNS = 64;
+
+const CC_B = 2; // condition "below" = CF set
+const CC_E = 4;
+
+export class Lifter {
+  readonly b: IrBuilder;
+  insn!: Insn;
+  private eaTemp = -1;
+
+  constructor(readonly blk: IrBlock) {
+    this.b = new IrBuilder(blk);
+  }
+
+  /** Start lowering a new guest instruction. */
+  begin(insn: Insn): void {
+    this.insn = insn;
+    this.eaTemp = -1;
+    this.b.gi = this.blk.insns.length - 1;
+  }
+
+  /** The effective address of the instruction's memory operand (computed once per instruction). */
+  addr(): number {
+    if (this.eaTemp >= 0) return this.eaTemp;
+    const i = this.insn;
+    const base = i.base === BASE_NONE ? -1 : this.b.get(i.base, 8);
+    const index = i.index < 0 ? -1 : this.b.get(i.index, 8);
+    this.eaTemp = this.b.ea(base, index, i.scale, i.disp, i.addrSize, i.seg);
+    return this.eaTemp;
+  }
+
+  /** Operand i at its size (I32 for 1/2/4, I64 for 8). */
+  load(i: number, size = this.insn.ops[i].size): number {
+    const op = this.insn.ops[i];
+    switch (op.kind) {
+      case OpKind.Reg:
+        return this.b.get(op.reg, size, op.hi8);
+      case OpKind.Mem:
+        return this.b.load(size, this.addr());
+      case OpKind.Imm:
+        return this.b.constOf(size, op.imm, op.immHi);
+    }
+    throw new Error(`lift: cannot load operand kind ${op.kind} of ${this.insn.mnem}`);
+  }
+
+  store(i: number, v: number): void {
+    const op = this.insn.ops[i];
+    if (op.kind === OpKind.Reg) this.b.put(op.reg, op.size, v, op.hi8);
+    else if (op.kind === OpKind.Mem) this.b.store(op.size, this.addr(), v);
+    else throw new Error(`lift: cannot store operand kind ${op.kind} of ${this.insn.mnem}`);
+  }
+
+  isMem(i: number): boolean {
+    return this.insn.ops[i].kind === OpKind.Mem;
+  }
+
+  /** rsp - n, stored at, then rsp updated: the push sequence with the store first (precise faults). */
+  push(size: number, v: number): void {
+    const rsp = this.b.get(Reg.RSP, 8);
+    const nrsp = this.b.bin(AluOp.SUB, 8, rsp, this.b.const64(size, 0));
+    this.b.store(size, this.b.toaddr(nrsp), v);
+    this.b.put(Reg.RSP, 8, nrsp);
+  }
+
+  /** Load from the stack top; returns [value, new rsp] — the caller PUTs rsp after any other faulting op. */
+  pop(size: number): [number, number] {
+    const rsp = this.b.get(Reg.RSP, 8);
+    const v = this.b.load(size, this.b.toaddr(rsp));
+    return [v, this.b.bin(AluOp.ADD, 8, rsp, this.b.const64(size, 0))];
+  }
+
+  /** A 0/1 condition widened to the operand size. */
+  widen(c: number, size: number): number {
+    return size === 8 ? this.b.ext(c, 4, 8, false) : c;
+  }
+}
+
+type Lowering = (l: Lifter, i: Insn) => void;
+
+const ALU_OPS: Record<string, [AluOp, CcOp, boolean]> = {
+  add: [AluOp.ADD, CcOp.ADD, true],
+  sub: [AluOp.SUB, CcOp.SUB, true],
+  cmp: [AluOp.SUB, CcOp.SUB, false],
+  and: [AluOp.AND, CcOp.LOGIC, true],
+  test: [AluOp.AND, CcOp.LOGIC, false],
+  or: [AluOp.OR, CcOp.LOGIC, true],
+  xor: [AluOp.XOR, CcOp.LOGIC, true],
+};
+
+function alu(l: Lifter, i: Insn): void {
+  const [k, cc, writes] = ALU_OPS[i.mnem];
+  const size = i.ops[0].size;
+  const o0 = i.ops[0];
+  const o1 = i.ops[1];
+  // xor/sub r, r: the zero idiom — no dependency on the old value.
+  if ((i.mnem === 'xor' || i.mnem === 'sub') && o0.kind === OpKind.Reg && o1.kind === OpKind.Reg && o0.reg === o1.reg && o0.hi8 === o1.hi8) {
+    const z = l.b.constOf(size, 0, 0);
+    l.store(0, z);
+    l.b.flags(cc, size, z, z, -1, z);
+    return;
+  }
+  const a = l.load(0);
+  const b = l.load(1, size);
+  const r = l.b.bin(k, size, a, b);
+  if (writes) l.store(0, r);
+  l.b.flags(cc, size, r, b, -1, a);
+}
+
+function adcSbb(l: Lifter, i: Insn): void {
+  const size = i.ops[0].size;
+  const a = l.load(0);
+  const b = l.load(1, size);
+  const carry = l.b.cond(CC_B);
+  const k = i.mnem === 'adc' ? AluOp.ADD : AluOp.SUB;
+  const r = l.b.bin(k, size, l.b.bin(k, size, a, b), l.widen(carry, size));
+  l.store(0, r);
+  l.b.flags(i.mnem === 'adc' ? CcOp.ADC : CcOp.SBB, size, r, b, carry);
+}
+
+function incDec(l: Lifter, i: Insn): void {
+  const size = i.ops[0].size;
+  const cf = l.b.cond(CC_B);
+  const a = l.load(0);
+  const r = l.b.bin(i.mnem === 'inc' ? AluOp.ADD : AluOp.SUB, size, a, l.b.constOf(size, 1, 0));
+  l.store(0, r);
+  l.b.flags(i.mnem === 'inc' ? CcOp.INC : CcOp.DEC, size, r, cf);
+}
+
+/** Shifts by a constant count lower to IR; by CL they need "flags only if count != 0": a helper. */
+function shift(l: Lifter, i: Insn): void {
+  if (i.ops[1].kind !== OpKind.Imm) {
+    l.b.helper();
+    return;
+  }
+  const size = i.ops[0].size;
+  const count = i.ops[1].imm & (size === 8 ? 63 : 31);
+  if (count === 0) {
+    // Still a memory access (it can fault), but nothing changes.
+    if (l.isMem(0)) l.load(0);
+    return;
+  }
+  const k = i.mnem === 'shl' ? AluOp.SHL : i.mnem === 'shr' ? AluOp.SHR : AluOp.SAR;
+  const a = l.load(0);
+  const r = l.b.bin(k, size, a, l.b.const32(count));
+  const src = count === 1 ? a : l.b.bin(k, size, a, l.b.const32(count - 1));
+  l.store(0, r);
+  let s2 = -1;
+  if (k === AluOp.SHR) s2 = l.b.bin(AluOp.SHR, 4, size === 8 ? l.b.lo(l.b.bin(AluOp.SHR, 8, a, l.b.const32(32))) : a, l.b.const32(size === 8 ? 31 : size * 8 - 1));
+  l.b.flags(k === AluOp.SHL ? CcOp.SHL : k === AluOp.SHR ? CcOp.SHR : CcOp.SAR, size, r, src, s2);
+}
+
+function mov(l: Lifter, i: Insn): void {
+  const o0 = i.ops[0];
+  const o1 = i.ops[1];
+  if (o0.kind === OpKind.Seg || o1.kind === OpKind.Seg) {
+    l.b.helper();
+    return;
+  }
+  l.store(0, l.load(1, o0.size));
+}
+
+function extend(signed: boolean): Lowering {
+  return (l, i) => {
+    const v = l.load(1);
+    l.store(0, l.b.ext(v, i.ops[1].size, i.ops[0].size, signed));
+  };
+}
+
+function lea(l: Lifter, i: Insn): void {
+  // Address arithmetic without a segment base, in the destination's width.
+  const size = i.opSize;
+  const w = size === 8 ? 8 : 4;
+  let v = -1;
+  const add = (x: number) => (v = v < 0 ? x : l.b.bin(AluOp.ADD, w, v, x));
+  if (i.ripRel) add(l.b.constOf(w, i.disp | 0, Math.floor(i.disp / 4294967296)));
+  else {
+    if (i.base !== BASE_NONE) add(l.b.get(i.base, w));
+    if (i.index >= 0) {
+      const x = l.b.get(i.index, w);
+      add(i.scale === 1 ? x : l.b.bin(AluOp.SHL, w, x, l.b.const32(Math.log2(i.scale))));
+    }
+    if (i.disp !== 0 || v < 0) add(l.b.constOf(w, i.disp | 0, i.disp < 0 ? -1 : 0));
+  }
+  if (i.addrSize === 4 && w === 8) v = l.b.ext(l.b.lo(v), 4, 8, false);
+  l.store(0, size === 2 ? l.b.bin(AluOp.AND, 4, v, l.b.const32(0xffff)) : v);
+}
+
+function imul(l: Lifter, i: Insn): void {
+  const size = i.ops[0].size;
+  const a = l.load(i.mnem === 'imul3' ? 1 : 0);
+  const b = l.load(i.mnem === 'imul3' ? 2 : 1, size);
+  const r = l.b.mul(size, a, b);
+  const ov = l.b.imulovf(size, a, b);
+  l.store(0, r);
+  l.b.flags(CcOp.MUL, size, r, ov);
+}
+
+function negNot(l: Lifter, i: Insn): void {
+  const size = i.ops[0].size;
+  const a = l.load(0);
+  if (i.mnem === 'not') {
+    l.store(0, l.b.un(UnOp.NOT, size, a));
+    return;
+  }
+  const r = l.b.un(UnOp.NEG, size, a);
+  const zero = l.b.constOf(size, 0, 0);
+  l.store(0, r);
+  l.b.flags(CcOp.SUB, size, r, a, -1, zero);
+}
+
+function push(l: Lifter, i: Insn): void {
+  if (i.ops[0].kind === OpKind.Seg) {
+    l.b.helper();
+    return;
+  }
+  const size = i.opSize;
+  const v = i.ops[0].kind === OpKind.Imm ? l.b.constOf(size, i.ops[0].imm, i.ops[0].imm >> 31) : l.load(0, size);
+  l.push(size, v);
+}
+
+function pop(l: Lifter, i: Insn): void {
+  if (i.ops[0].kind === OpKind.Seg) {
+    l.b.helper();
+    return;
+  }
+  const [v, nrsp] = l.pop(i.opSize);
+  if (l.isMem(0)) {
+    l.store(0, v);
+    l.b.put(Reg.RSP, 8, nrsp);
+  } else {
+    l.b.put(Reg.RSP, 8, nrsp);
+    l.store(0, v);
+  }
+}
+
+function call(l: Lifter, i: Insn): void {
+  const op = i.ops[0];
+  const target = op.kind === OpKind.Rel ? -1 : l.b.toaddr(l.load(0, 8));
+  l.push(8, l.b.const64(i.next | 0, Math.floor(i.next / 4294967296)));
+  if (op.kind === OpKind.Rel) l.b.jump(op.imm);
+  else l.b.jumpi(target);
+}
+
+function ret(l: Lifter, i: Insn): void {
+  const [v, nrsp] = l.pop(8);
+  const imm = i.ops.length ? i.ops[0].imm & 0xffff : 0;
+  l.b.put(Reg.RSP, 8, imm ? l.b.bin(AluOp.ADD, 8, nrsp, l.b.const64(imm, 0)) : nrsp);
+  l.b.jumpi(l.b.toaddr(v));
+}
+
+function jmp(l: Lifter, i: Insn): void {
+  const op = i.ops[0];
+  if (op.kind === OpKind.Rel) l.b.jump(op.imm);
+  else l.b.jumpi(l.b.toaddr(l.load(0, 8)));
+}
+
+function loopFamily(l: Lifter, i: Insn): void {
+  const w = i.addrSize;
+  const target = i.ops[0].imm;
+  if (i.mnem === 'jrcxz') {
+    l.b.branch(l.b.un(UnOp.ISZERO, w, l.b.get(Reg.RCX, w)), target, i.next);
+    return;
+  }
+  const rcx = l.b.bin(AluOp.SUB, w, l.b.get(Reg.RCX, w), l.b.constOf(w, 1, 0));
+  l.b.put(Reg.RCX, w, rcx);
+  let go = l.b.bin(AluOp.XOR, 4, l.b.un(UnOp.ISZERO, w, rcx), l.b.const32(1));
+  if (i.mnem !== 'loop') {
+    const zf = l.b.cond(i.mnem === 'loope' ? CC_E : CC_E + 1);
+    go = l.b.bin(AluOp.AND, 4, go, zf);
+  }
+  l.b.branch(go, target, i.next);
+}
+
+function cbwFamily(l: Lifter, i: Insn): void {
+  const size = i.opSize;
+  if (i.mnem === 'cbw') {
+    const half = size / 2;
+    l.b.put(Reg.RAX, size, l.b.ext(l.b.get(Reg.RAX, half), half, size, true));
+    return;
+  }
+  // cwd/cdq/cqo: rDX = sign of rAX
+  l.b.put(Reg.RDX, size, l.b.bin(AluOp.SAR, size, l.b.get(Reg.RAX, size), l.b.const32(size * 8 - 1)));
+}
+
+function xchg(l: Lifter, i: Insn): void {
+  const a = l.load(0);
+  const b = l.load(1);
+  if (l.isMem(0)) {
+    l.store(0, b);
+    l.store(1, a);
+  } else {
+    l.store(1, a);
+    l.store(0, b);
+  }
+}
+
+function leave(l: Lifter, i: Insn): void {
+  const rbp = l.b.get(Reg.RBP, 8);
+  const v = l.b.load(i.opSize, l.b.toaddr(rbp));
+  l.b.put(Reg.RSP, 8, l.b.bin(AluOp.ADD, 8, rbp, l.b.const64(i.opSize, 0)));
+  l.b.put(Reg.RBP, i.opSize, v);
+}
+
+const nothing: Lowering = () => {};
+
+export const LOWERINGS: Record<string, Lowering> = {
+  add: alu, sub: alu, cmp: alu, and: alu, or: alu, xor: alu, test: alu,
+  adc: adcSbb, sbb: adcSbb,
+  inc: incDec, dec: incDec,
+  shl: shift, shr: shift, sar: shift,
+  mov, movzx: extend(false), movsx: extend(true), movsxd: extend(true), lea,
+  imul, imul3: imul, neg: negNot, not: negNot,
+  push, pop, call, ret, jmp,
+  jcc: (l, i) => l.b.branch(l.b.cond(i.cond), i.ops[0].imm, i.next),
+  setcc: (l, i) => l.store(0, l.b.cond(i.cond)),
+  cmovcc: (l, i) => {
+    const size = i.ops[0].size;
+    const c = l.b.cond(i.cond);
+    const src = l.load(1);
+    l.store(0, l.b.select(size, c, src, l.load(0)));
+  },
+  jrcxz: loopFamily, loop: loopFamily, loope: loopFamily, loopne: loopFamily,
+  cbw: cbwFamily, cwd: cbwFamily,
+  xchg, leave,
+  nop: nothing, pause: nothing, endbr64: nothing, endbr32: nothing, lfence: nothing, mfence: nothing, sfence: nothing,
+  prefetchnta: nothing, prefetcht0: nothing, prefetcht1: nothing, prefetcht2: nothing, prefetchw: nothing,
+  syscall: (l, i) => l.b.exit(Exit.SYSCALL, i.next),
+  hlt: (l, i) => l.b.raise(Vec.GP, 0, i.addr), // CPL 3
+  ud2: (l, i) => l.b.raise(Vec.UD, -1, i.addr),
+  int3: (l, i) => l.b.exit(Exit.SOFTINT, i.next),
+  int1: (l, i) => l.b.exit(Exit.SOFTINT, i.next),
+  int: (l, i) => l.b.raise(Vec.GP, ((i.ops[0].imm & 0xff) << 3) | 2, i.addr), // no IDT gate for user INT n (Linux: SIGSEGV)
+};
+
+/** Translate the basic block at addr. A decode fault in the first instruction becomes a RAISE of it. */
+export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_INSNS): IrBlock {
+  const blk = new IrBlock(addr);
+  const l = new Lifter(blk);
+  let pc = addr;
+  const page = Math.floor(addr / 4096);
+  for (let n = 0; ; n++) {
+    let insn: Insn;
+    try {
+      insn = decode(fetch, pc);
+    } catch (e) {
+      if (!(e instanceof CpuException)) throw e;
+      // Fault at this instruction when (and only when) execution reaches it.
+      l.b.gi = blk.insns.length;
+      blk.error = e;
+      l.b.raise(-1, -1, pc);
+      return blk;
+    }
+    blk.insns.push(insn);
+    l.begin(insn);
+    const lower = LOWERINGS[insn.mnem];
+    if (lower) lower(l, insn);
+    else if (HELPERS[insn.mnem]) l.b.helper();
+    else {
+      blk.error = new Unimplemented(`instruction '${insn.mnem}' is not implemented (0x${insn.addr.toString(16)}: ${[...insn.bytes].map((x) => x.toString(16).padStart(2, '0')).join(' ')})`);
+      l.b.raise(-1, -1, pc);
+      return blk;
+    }
+    const last = blk.code[blk.code.length - 1];
+    if (last && OPS[last.op].ends) return blk;
+    pc = insn.next;
+    if (n + 1 >= maxInsns || Math.floor(pc / 4096) !== page) {
+      l.b.jump(pc);
+      return blk;
+    }
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * IR → JavaScript. Each block becomes one JS function whose guest registers and lazy flags
+ * live in JS locals: registers are loaded at entry, written back at exits, around helper
+ * calls and when an exception leaves the block. Conditions whose producing flags op is in
+ * the same block are fused into one comparison (`cmp; jl` → `a < b`); the rest call the
+ * flags slow path. The source is built as ESTree (js.ts), printed with astring and compiled
+ * with vm.Script under the filename guest://<name>, so profilers show guest names.
+ *
+ * The emitted function returns the exit index (0/1 for the direct exits a dispatcher can
+ * chain, -1 for an indirect jump, -2 for an exit with S.EXIT_REASON set).
+ */
+import { generate } from 'astring';
+import * as acorn from 'acorn';
+import vm from 'node:vm';
+import type * as E from 'estree';
+import { CpuException } from '../cpu/exceptions.js';
+import { ICOUNT_F64, S } from '../cpu/state.js';
+import { sizeLog, CcOp } from '../cpu/flags.js';
+import type { IrBlock, IrInsn } from '../ir/ir.js';
+import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
+import { expr, fn, ifStmt, letDecl, stmts, tryCatch, num, type Hole } from './js.js';
+import type { JitRuntime } from './runtime.js';
+
+export type BlockFn = () => number;
+
+export interface CompileOptions {
+  /** Re-parse the emitted source with acorn (debug mode and tests). */
+  verify?: boolean;
+}
+
+const MASK = (size: number) => (size === 1 ? 0xff : 0xffff);
+
+class Emitter {
+  readonly body: E.Statement[] = [];
+  readonly used = new Set<number>();
+  readonly dirty = new Set<number>();
+  /** The FLAGS insn whose values sit in the flag locals, or null when the state holds the flags. */
+  flagsInLocals: IrInsn | null = null;
+  lastIp = 0;
+  readonly defs: IrInsn[] = [];
+
+  constructor(readonly blk: IrBlock) {
+    for (const i of blk.code) {
+      if (i.dst >= 0) this.defs[i.dst] = i;
+      if (i.op === Op.GET || i.op === Op.PUT) this.used.add(i.reg);
+      if (i.op === Op.PUT) this.dirty.add(i.reg);
+    }
+  }
+
+  t(n: number): string {
+    return `t${n}`;
+  }
+  h(n: number): string {
+    return `t${n}h`;
+  }
+  constOf(n: number): number | undefined {
+    const d = this.defs[n];
+    return d && d.op === Op.CONST32 ? d.imm : undefined;
+  }
+
+  emit(s: E.Statement[]): void {
+    this.body.push(...s);
+  }
+
+  setIp(gi: number): void {
+    if (gi !== this.lastIp) {
+      this.emit(stmts`ip = ${gi};`);
+      this.lastIp = gi;
+    }
+  }
+
+  writebackRegs(): E.Statement[] {
+    const out: E.Statement[] = [];
+    for (const r of this.dirty) out.push(...stmts`s[${2 * r}] = ${`r${r}l`}; s[${2 * r + 1}] = ${`r${r}h`};`);
+    return out;
+  }
+
+  reloadRegs(): E.Statement[] {
+    const out: E.Statement[] = [];
+    for (const r of this.used) out.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
+    return out;
+  }
+
+  /** Flag locals → state (compile-time known to be valid). */
+  flushFlags(): E.Statement[] {
+    if (!this.flagsInLocals) return [];
+    return stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`;
+  }
+
+  exitTo(rip: E.Expression | number, ret: number): E.Statement[] {
+    const n = this.blk.insns.length;
+    const ripLo: Hole = typeof rip === 'number' ? rip | 0 : expr`${rip} | 0`;
+    const ripHi: Hole = typeof rip === 'number' ? Math.floor(rip / 4294967296) : expr`Math.floor(${rip} / 4294967296)`;
+    return [
+      ...this.writebackRegs(),
+      ...this.flushFlags(),
+      ...stmts`s[${S.RIP_LO}] = ${ripLo}; s[${S.RIP_HI}] = ${ripHi}; f64[${ICOUNT_F64}] += ${n}; return ${ret};`,
+    ];
+  }
+
+  /** The condition as a fused comparison, when the flags producer is known and simple. */
+  fusedCond(cc: number, f: IrInsn): E.Expression | null {
+    const size = f.size;
+    const D = this.t(f.a), Dh = this.h(f.a);
+    const zero = size === 8 ? expr`(${D} | ${Dh}) === 0` : expr`${D} === 0`;
+    const neg = size === 8 ? expr`${Dh} < 0` : size === 4 ? expr`${D} < 0` : expr`(${D} & ${size === 1 ? 0x80 : 0x8000}) !== 0`;
+    const k = f.k;
+    const not = (e: E.Expression) => expr`!(${e})`;
+    if (cc === 4) return zero;
+    if (cc === 5) return not(zero);
+    if (cc === 8) return neg;
+    if (cc === 9) return not(neg);
+    if (k === CcOp.LOGIC) {
+      switch (cc) {
+        case 0: case 2: return expr`false`;
+        case 1: case 3: return expr`true`;
+        case 6: return zero;
+        case 7: return not(zero);
+        case 12: return neg;
+        case 13: return not(neg);
+        case 14: return expr`${zero} || ${neg}`;
+        case 15: return expr`!(${zero} || ${neg})`;
+      }
+      return null;
+    }
+    if (k !== CcOp.SUB || f.d < 0) return null;
+    const A = this.t(f.d), B = this.t(f.b), Ah = this.h(f.d), Bh = this.h(f.b);
+    let ltu: E.Expression, leu: E.Expression, lts: E.Expression, les: E.Expression;
+    if (size === 8) {
+      ltu = expr`(${Ah} >>> 0) < (${Bh} >>> 0) || (${Ah} === ${Bh} && (${A} >>> 0) < (${B} >>> 0))`;
+      leu = expr`(${Ah} >>> 0) < (${Bh} >>> 0) || (${Ah} === ${Bh} && (${A} >>> 0) <= (${B} >>> 0))`;
+      lts = expr`${Ah} < ${Bh} || (${Ah} === ${Bh} && (${A} >>> 0) < (${B} >>> 0))`;
+      les = expr`${Ah} < ${Bh} || (${Ah} === ${Bh} && (${A} >>> 0) <= (${B} >>> 0))`;
+    } else if (size === 4) {
+      ltu = expr`(${A} >>> 0) < (${B} >>> 0)`;
+      leu = expr`(${A} >>> 0) <= (${B} >>> 0)`;
+      lts = expr`${A} < ${B}`;
+      les = expr`${A} <= ${B}`;
+    } else {
+      const sh = 32 - size * 8;
+      ltu = expr`${A} < ${B}`;
+      leu = expr`${A} <= ${B}`;
+      lts = expr`(${A} << ${sh} >> ${sh}) < (${B} << ${sh} >> ${sh})`;
+      les = expr`(${A} << ${sh} >> ${sh}) <= (${B} << ${sh} >> ${sh})`;
+    }
+    switch (cc) {
+      case 2: return ltu;
+      case 3: return not(ltu);
+      case 6: return leu;
+      case 7: return not(leu);
+      case 12: return lts;
+      case 13: return not(lts);
+      case 14: return les;
+      case 15: return not(les);
+    }
+    return null;
+  }
+
+  lower(i: IrInsn): void {
+    const t = (n: number) => this.t(n);
+    const h = (n: number) => this.h(n);
+    const d = i.dst;
+    switch (i.op) {
+      case Op.CONST32:
+        return this.emit(stmts`${t(d)} = ${i.imm};`);
+      case Op.CONST64:
+        return this.emit(stmts`${t(d)} = ${i.imm}; ${h(d)} = ${i.immHi};`);
+      case Op.GET: {
+        const rl = `r${i.reg}l`, rh = `r${i.reg}h`;
+        if (i.size === 8) return this.emit(stmts`${t(d)} = ${rl}; ${h(d)} = ${rh};`);
+        if (i.size === 4) return this.emit(stmts`${t(d)} = ${rl};`);
+        if (i.size === 2) return this.emit(stmts`${t(d)} = ${rl} & 0xffff;`);
+        return this.emit(i.k ? stmts`${t(d)} = (${rl} >>> 8) & 0xff;` : stmts`${t(d)} = ${rl} & 0xff;`);
+      }
+      case Op.PUT: {
+        const rl = `r${i.reg}l`, rh = `r${i.reg}h`;
+        if (i.size === 8) return this.emit(stmts`${rl} = ${t(i.a)}; ${rh} = ${h(i.a)};`);
+        if (i.size === 4) return this.emit(stmts`${rl} = ${t(i.a)}; ${rh} = 0;`);
+        if (i.size === 2) return this.emit(stmts`${rl} = (${rl} & -65536) | (${t(i.a)} & 0xffff);`);
+        if (i.k) return this.emit(stmts`${rl} = (${rl} & -65281) | ((${t(i.a)} & 0xff) << 8);`);
+        return this.emit(stmts`${rl} = (${rl} & -256) | (${t(i.a)} & 0xff);`);
+      }
+      case Op.BIN:
+        return i.size === 8 ? this.bin64(i) : this.bin32(i);
+      case Op.UN: {
+        const a = t(i.a);
+        if (i.k === UnOp.ISZERO) return this.emit(i.size === 8 ? stmts`${t(d)} = (${a} | ${h(i.a)}) === 0 ? 1 : 0;` : stmts`${t(d)} = ${a} === 0 ? 1 : 0;`);
+        if (i.size === 8) {
+          if (i.k === UnOp.NOT) return this.emit(stmts`${t(d)} = ~${a}; ${h(d)} = ~${h(i.a)};`);
+          return this.emit(stmts`${t(d)} = -${a} | 0; ${h(d)} = (~${h(i.a)} + (${a} === 0 ? 1 : 0)) | 0;`);
+        }
+        const v = i.k === UnOp.NOT ? expr`~${a}` : expr`-${a}`;
+        return this.emit(i.size === 4 ? stmts`${t(d)} = ${v} | 0;` : stmts`${t(d)} = ${v} & ${MASK(i.size)};`);
+      }
+      case Op.EXT: {
+        const a = t(i.a);
+        const signed = i.k === 1;
+        const v = i.size === 1 ? (signed ? expr`(${a} << 24) >> 24` : expr`${a} & 0xff`) : i.size === 2 ? (signed ? expr`(${a} << 16) >> 16` : expr`${a} & 0xffff`) : expr`${a} | 0`;
+        if (i.size2 === 8) return this.emit(signed ? stmts`${t(d)} = ${v}; ${h(d)} = ${t(d)} >> 31;` : stmts`${t(d)} = ${v}; ${h(d)} = 0;`);
+        return this.emit(i.size2 === 4 ? stmts`${t(d)} = ${v};` : stmts`${t(d)} = (${v}) & ${MASK(i.size2)};`);
+      }
+      case Op.LO:
+        return this.emit(stmts`${t(d)} = ${t(i.a)};`);
+      case Op.EA: {
+        const seg: E.Expression = i.reg === 4 ? expr`(s[${S.FS_BASE_HI}] * 4294967296 + (s[${S.FS_BASE_LO}] >>> 0))` : i.reg === 5 ? expr`(s[${S.GS_BASE_HI}] * 4294967296 + (s[${S.GS_BASE_LO}] >>> 0))` : num(0);
+        if (i.k === 4) {
+          let sum: E.Expression = num(i.imm | 0);
+          if (i.a >= 0) sum = expr`${sum} + ${t(i.a)}`;
+          if (i.b >= 0) sum = expr`${sum} + Math.imul(${t(i.b)}, ${i.scale})`;
+          return this.emit(stmts`${t(d)} = ((${sum}) >>> 0) + ${seg};`);
+        }
+        let sum: E.Expression = num(i.imm);
+        if (i.a >= 0) sum = expr`${sum} + (${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0))`;
+        if (i.b >= 0) sum = expr`${sum} + (${h(i.b)} * 4294967296 + (${t(i.b)} >>> 0)) * ${i.scale}`;
+        if (i.reg === 4 || i.reg === 5) sum = expr`${sum} + ${seg}`;
+        return this.emit(stmts`${t(d)} = ${sum};`);
+      }
+      case Op.TOADDR:
+        return this.emit(stmts`${t(d)} = ${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0);`);
+      case Op.LOAD: {
+        this.setIp(i.gi);
+        const a = t(i.a);
+        if (i.size === 8) return this.emit(stmts`${t(d)} = mem.read64(${a}); ${h(d)} = mem.hi;`);
+        const m = i.size === 1 ? 'read8' : i.size === 2 ? 'read16' : 'read32';
+        return this.emit(stmts`${t(d)} = mem[${{ type: 'Literal', value: m }}](${a});`);
+      }
+      case Op.STORE: {
+        this.setIp(i.gi);
+        const a = t(i.a);
+        if (i.size === 8) return this.emit(stmts`mem.write64(${a}, ${t(i.b)}, ${h(i.b)});`);
+        const m = i.size === 1 ? 'write8' : i.size === 2 ? 'write16' : 'write32';
+        return this.emit(stmts`mem[${{ type: 'Literal', value: m }}](${a}, ${t(i.b)});`);
+      }
+      case Op.FLAGS: {
+        const opsz = (i.k << 2) | sizeLog(i.size);
+        const wide = i.size === 8;
+        this.emit(stmts`fop = ${opsz}; fdl = ${t(i.a)}; fdh = ${wide ? h(i.a) : 0}; fsl = ${i.b >= 0 ? t(i.b) : 0}; fsh = ${i.b >= 0 && this.blk.types[i.b] === Ty.I64 ? h(i.b) : 0}; fs2 = ${i.c >= 0 ? t(i.c) : 0};`);
+        this.flagsInLocals = i;
+        return;
+      }
+      case Op.COND: {
+        const f = this.flagsInLocals;
+        const fused = f ? this.fusedCond(i.k, f) : null;
+        if (fused) return this.emit(stmts`${t(d)} = (${fused}) ? 1 : 0;`);
+        if (f) return this.emit(stmts`${t(d)} = rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2);`);
+        return this.emit(stmts`${t(d)} = rt.cond(${i.k});`);
+      }
+      case Op.GETFLAGS:
+        if (this.flagsInLocals) return this.emit(stmts`${t(d)} = rt.flagsOf(fop, fdl, fdh, fsl, fsh, fs2);`);
+        return this.emit(stmts`${t(d)} = rt.getflags();`);
+      case Op.SETFLAGS:
+        this.emit(this.flushFlags());
+        this.emit(stmts`rt.setflags(${t(i.a)}, ${i.imm}); fop = -1;`);
+        this.flagsInLocals = null;
+        return;
+      case Op.SELECT:
+        this.emit(stmts`${t(d)} = ${t(i.a)} ? ${t(i.b)} : ${t(i.c)};`);
+        if (i.size === 8) this.emit(stmts`${h(d)} = ${t(i.a)} ? ${h(i.b)} : ${h(i.c)};`);
+        return;
+      case Op.MUL:
+        if (i.size === 8) return this.emit(stmts`${t(d)} = mul64(${t(i.a)}, ${h(i.a)}, ${t(i.b)}, ${h(i.b)}); ${h(d)} = R.hi;`);
+        return this.emit(i.size === 4 ? stmts`${t(d)} = Math.imul(${t(i.a)}, ${t(i.b)});` : stmts`${t(d)} = Math.imul(${t(i.a)}, ${t(i.b)}) & ${MASK(i.size)};`);
+      case Op.IMULOVF: {
+        if (i.size === 8) return this.emit(stmts`${t(d)} = imulOverflow64(${t(i.a)}, ${h(i.a)}, ${t(i.b)}, ${h(i.b)});`);
+        const sh = 32 - i.size * 8;
+        return this.emit(stmts`${t(d)} = imulOverflow32(${t(i.a)} << ${sh} >> ${sh}, ${t(i.b)} << ${sh} >> ${sh}, ${i.size});`);
+      }
+      case Op.HELPER: {
+        this.setIp(i.gi);
+        const insn = this.blk.insns[i.k];
+        this.emit(this.writebackRegs());
+        this.emit(this.flushFlags());
+        this.flagsInLocals = null;
+        this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${i.k}]);`);
+        this.emit(this.reloadRegs());
+        return;
+      }
+      case Op.JUMP:
+        return this.emit(this.exitTo(i.imm, 0));
+      case Op.BRANCH:
+        this.emit([ifStmt(expr`${t(i.a)} !== 0`, this.exitTo(i.imm, 0))]);
+        return this.emit(this.exitTo(i.imm2, 1));
+      case Op.JUMPI:
+        return this.emit(this.exitTo(expr`${t(i.a)}`, -1));
+      case Op.EXIT:
+        this.emit(stmts`s[${S.EXIT_REASON}] = ${i.k};`);
+        return this.emit(this.exitTo(i.imm, -2));
+      case Op.RAISE:
+        this.setIp(i.gi);
+        if (i.k < 0) return this.emit(stmts`throw ERR;`);
+        return this.emit(stmts`throw new CpuException(${i.k}, ${i.imm});`);
+    }
+    throw new Error(`codegen: no lowering for ${OPS[i.op].name}`);
+  }
+
+  bin32(i: IrInsn): void {
+    const d = this.t(i.dst), a = this.t(i.a), b = this.t(i.b);
+    const sz = i.size;
+    const fit = (e: E.Expression) => this.emit(sz === 4 ? stmts`${d} = ${e} | 0;` : stmts`${d} = ${e} & ${MASK(sz)};`);
+    switch (i.k) {
+      case AluOp.ADD: return fit(expr`${a} + ${b}`);
+      case AluOp.SUB: return fit(expr`${a} - ${b}`);
+      case AluOp.AND: return this.emit(stmts`${d} = ${a} & ${b};`);
+      case AluOp.OR: return this.emit(stmts`${d} = ${a} | ${b};`);
+      case AluOp.XOR: return this.emit(stmts`${d} = ${a} ^ ${b};`);
+      case AluOp.SHL: return fit(expr`${a} << ${b}`);
+      case AluOp.SHR: return fit(expr`${a} >>> ${b}`);
+      case AluOp.SAR: {
+        const sh = 32 - sz * 8;
+        return fit(sz === 4 ? expr`${a} >> ${b}` : expr`(${a} << ${sh} >> ${sh}) >> ${b}`);
+      }
+    }
+    throw new Error(`codegen: bin32 op ${i.k}`);
+  }
+
+  bin64(i: IrInsn): void {
+    const d = this.t(i.dst), dh = this.h(i.dst), a = this.t(i.a), ah = this.h(i.a);
+    if (i.k === AluOp.SHL || i.k === AluOp.SHR || i.k === AluOp.SAR) {
+      const n = this.constOf(i.b);
+      const name = i.k === AluOp.SHL ? 'shl64' : i.k === AluOp.SHR ? 'shr64' : 'sar64';
+      if (n === undefined) return this.emit(stmts`${d} = ${name}(${a}, ${ah}, ${this.t(i.b)} & 63); ${dh} = R.hi;`);
+      const c = n & 63;
+      if (c === 0) return this.emit(stmts`${d} = ${a}; ${dh} = ${ah};`);
+      if (i.k === AluOp.SHL)
+        return this.emit(c < 32 ? stmts`${dh} = (${ah} << ${c}) | (${a} >>> ${32 - c}); ${d} = ${a} << ${c};` : stmts`${dh} = ${a} << ${c - 32}; ${d} = 0;`);
+      if (i.k === AluOp.SHR)
+        return this.emit(c < 32 ? stmts`${d} = (${a} >>> ${c}) | (${ah} << ${32 - c}); ${dh} = (${ah} >>> ${c}) | 0;` : stmts`${d} = (${ah} >>> ${c - 32}) | 0; ${dh} = 0;`);
+      return this.emit(c < 32 ? stmts`${d} = (${a} >>> ${c}) | (${ah} << ${32 - c}); ${dh} = ${ah} >> ${c};` : stmts`${d} = ${ah} >> ${c - 32}; ${dh} = ${ah} >> 31;`);
+    }
+    const b = this.t(i.b), bh = this.h(i.b);
+    switch (i.k) {
+      case AluOp.ADD: return this.emit(stmts`${d} = (${a} + ${b}) | 0; ${dh} = (${ah} + ${bh} + ((${d} >>> 0) < (${a} >>> 0) ? 1 : 0)) | 0;`);
+      case AluOp.SUB: return this.emit(stmts`${dh} = (${ah} - ${bh} - ((${a} >>> 0) < (${b} >>> 0) ? 1 : 0)) | 0; ${d} = (${a} - ${b}) | 0;`);
+      case AluOp.AND: return this.emit(stmts`${d} = ${a} & ${b}; ${dh} = ${ah} & ${bh};`);
+      case AluOp.OR: return this.emit(stmts`${d} = ${a} | ${b}; ${dh} = ${ah} | ${bh};`);
+      case AluOp.XOR: return this.emit(stmts`${d} = ${a} ^ ${b}; ${dh} = ${ah} ^ ${bh};`);
+    }
+    throw new Error(`codegen: bin64 op ${i.k}`);
+  }
+}
+
+export interface Compiled {
+  fn: BlockFn;
+  source: string;
+}
+
+/** Compile an IR block into a JS function bound to the runtime. */
+export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: CompileOptions = {}): Compiled {
+  const em = new Emitter(blk);
+  for (const i of blk.code) em.lower(i);
+  const temps: string[] = [];
+  blk.types.forEach((ty, n) => {
+    temps.push(`t${n}`);
+    if (ty === Ty.I64) temps.push(`t${n}h`);
+  });
+  const regs: string[] = [];
+  const loads: E.Statement[] = [];
+  for (const r of em.used) {
+    regs.push(`r${r}l`, `r${r}h`);
+    loads.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
+  }
+  const onFault: E.Statement[] = [
+    ...em.writebackRegs(),
+    ifStmt(expr`fop >= 0`, stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`),
+    ...stmts`rt.faultAt(P[ip], ip); throw e;`,
+  ];
+  const inner = fn(name, [], [
+    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip']),
+    ...stmts`let fop = -1;`,
+    ...loads,
+    tryCatch(em.body, 'e', onFault),
+  ]);
+  const factory: E.Program = {
+    type: 'Program',
+    sourceType: 'script',
+    body: [
+      {
+        type: 'ExpressionStatement',
+        expression: fn('factory', ['rt', 'I', 'P', 'ERR', 'CpuException'], [
+          ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R;`,
+          ...stmts`const mul64 = rt.mul64, imulOverflow64 = rt.imulOverflow64, imulOverflow32 = rt.imulOverflow32, shl64 = rt.shl64, shr64 = rt.shr64, sar64 = rt.sar64;`,
+          { type: 'ReturnStatement', argument: inner },
+        ]),
+      },
+    ],
+  };
+  const source = generate(factory);
+  if (opts.verify) acorn.parse(source, { ecmaVersion: 2022 });
+  const factoryFn = new vm.Script(source, { filename: `guest://${name}` }).runInThisContext() as (...a: unknown[]) => BlockFn;
+  const rips = blk.insns.map((g) => g.addr);
+  const errAt = blk.code.find((i) => i.op === Op.RAISE && i.k < 0);
+  if (errAt) rips[errAt.gi] = errAt.imm2;
+  return { fn: factoryFn(rt, blk.insns, rips, blk.error, CpuException), source };
+}
+

@@ -1,0 +1,89 @@
+/**
+ * A small typed builder for the JavaScript the JIT emits. Snippets are written as tagged
+ * templates — stmts`${dst} = (${a} + ${b}) | 0;` — parsed once by acorn into ESTree (cached per
+ * template) and instantiated by substituting the holes with ESTree nodes, so emitters read like
+ * the code they produce while every emitted program is a well-formed tree that astring prints.
+ * A hole takes an ESTree node, a string (an identifier) or a number (a numeric literal).
+ */
+import * as acorn from 'acorn';
+import type * as E from 'estree';
+
+export type Hole = E.Node | string | number;
+
+const cache = new WeakMap<TemplateStringsArray, E.Node[]>();
+
+function parseTemplate(strings: TemplateStringsArray, wrapExpr: boolean): E.Node[] {
+  let hit = cache.get(strings);
+  if (hit) return hit;
+  let src = strings[0];
+  for (let i = 1; i < strings.length; i++) src += `$$${i - 1}` + strings[i];
+  if (wrapExpr) src = `(${src});`;
+  const prog = acorn.parse(src, { ecmaVersion: 2022, sourceType: 'script', allowReturnOutsideFunction: true }) as unknown as E.Program;
+  hit = prog.body as E.Node[];
+  cache.set(strings, hit);
+  return hit;
+}
+
+function toNode(h: Hole): E.Node {
+  if (typeof h === 'string') return { type: 'Identifier', name: h };
+  if (typeof h === 'number') return num(h);
+  return h;
+}
+
+export function num(v: number): E.Expression {
+  if (v < 0 || Object.is(v, -0)) return { type: 'UnaryExpression', operator: '-', prefix: true, argument: { type: 'Literal', value: -v } };
+  return { type: 'Literal', value: v };
+}
+
+/** Deep copy of a template AST with holes filled; drops acorn's position info. */
+function instantiate(node: unknown, holes: Hole[]): unknown {
+  if (Array.isArray(node)) return node.map((n) => instantiate(n, holes));
+  if (node === null || typeof node !== 'object') return node;
+  const n = node as Record<string, unknown>;
+  if (n.type === 'Identifier' && typeof n.name === 'string' && n.name.startsWith('$$')) return toNode(holes[+n.name.slice(2)]);
+  const out: Record<string, unknown> = {};
+  for (const k in n) {
+    if (k === 'start' || k === 'end' || k === 'loc' || k === 'range' || k === 'raw') continue;
+    out[k] = instantiate(n[k], holes);
+  }
+  return out;
+}
+
+/** Statements. */
+export function stmts(strings: TemplateStringsArray, ...holes: Hole[]): E.Statement[] {
+  return instantiate(parseTemplate(strings, false), holes) as E.Statement[];
+}
+
+/** One expression. */
+export function expr(strings: TemplateStringsArray, ...holes: Hole[]): E.Expression {
+  const body = instantiate(parseTemplate(strings, true), holes) as E.ExpressionStatement[];
+  return body[0].expression;
+}
+
+export function block(body: E.Statement[]): E.BlockStatement {
+  return { type: 'BlockStatement', body };
+}
+
+export function ifStmt(test: E.Expression, then: E.Statement[], otherwise?: E.Statement[]): E.IfStatement {
+  return { type: 'IfStatement', test, consequent: block(then), alternate: otherwise ? block(otherwise) : null };
+}
+
+export function letDecl(names: string[]): E.VariableDeclaration {
+  return {
+    type: 'VariableDeclaration',
+    kind: 'let',
+    declarations: names.map((name) => ({ type: 'VariableDeclarator', id: { type: 'Identifier', name }, init: num(0) })),
+  };
+}
+
+export function constDecl(name: string, init: E.Expression): E.VariableDeclaration {
+  return { type: 'VariableDeclaration', kind: 'const', declarations: [{ type: 'VariableDeclarator', id: { type: 'Identifier', name }, init }] };
+}
+
+export function tryCatch(body: E.Statement[], param: string, handler: E.Statement[]): E.TryStatement {
+  return { type: 'TryStatement', block: block(body), handler: { type: 'CatchClause', param: { type: 'Identifier', name: param }, body: block(handler) }, finalizer: null };
+}
+
+export function fn(name: string, params: string[], body: E.Statement[]): E.FunctionExpression {
+  return { type: 'FunctionExpression', id: { type: 'Identifier', name }, params: params.map((p) => ({ type: 'Identifier', name: p })), body: block(body), generator: false, async: false };
+}

@@ -1,0 +1,227 @@
+/**
+ * The execution engine: translation cache, dispatcher and self-modifying-code handling, shared
+ * by every personality (user-mode Linux now, the bare-metal machine later).
+ *
+ * Units are keyed by the guest-physical address of their first byte (user mode has a single
+ * CPU mode, so the mode bits are constant here). A direct-mapped cache keyed by the virtual RIP
+ * sits in front of the Map and is dropped whenever the address-space mapping changes. Direct
+ * exits of a unit remember their successor (chaining), so the common path from one block to
+ * the next costs an array load and a validity check, not a lookup.
+ *
+ * Tiering: a block is interpreted from its IR until it has run `jitThreshold` times, then
+ * compiled to JS. `--no-jit` never compiles; `--one-insn-per-tb` makes every block one
+ * instruction long.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import { CpuException } from '../cpu/exceptions.js';
+import { PAGE_SIZE, Prot } from '../cpu/memory.js';
+import { S } from '../cpu/state.js';
+import { disassemble } from '../frontend/disasm.js';
+import type { IrBlock } from '../ir/ir.js';
+import { printBlock } from '../ir/ir.js';
+import { interpretBlock } from '../ir/interp.js';
+import { liftBlock, MAX_BLOCK_INSNS } from '../ir/lift.js';
+import { optimize } from '../ir/passes.js';
+import { type BlockFn, compileBlock } from '../jit/codegen.js';
+import { JitRuntime } from '../jit/runtime.js';
+
+export type ExecMode = 'jit' | 'interp' | 'one-insn';
+
+export interface EngineOptions {
+  mode: ExecMode;
+  /** Stop after this many guest instructions (0 = no limit). */
+  maxInsns: number;
+  /** Executions before a block is compiled (JIT modes). */
+  jitThreshold: number;
+  /** -d categories. */
+  debug: Set<string>;
+  log: (line: string) => void;
+  /** Symbol lookup for unit names (flamegraphs, logs). */
+  symbolize?: (addr: number) => string | undefined;
+  verify?: boolean;
+}
+
+export class Block {
+  fn: BlockFn | null = null;
+  runs = 0;
+  valid = true;
+  links: (Block | undefined)[] = [undefined, undefined];
+  linkEpoch = 0;
+  constructor(
+    readonly vaddr: number,
+    readonly phys: number,
+    readonly ir: IrBlock,
+    /** Physical byte ranges the block's code came from: [start, len, start, len, …]. */
+    readonly ranges: number[],
+  ) {}
+}
+
+export interface EngineStats {
+  blocksTranslated: number;
+  blocksCompiled: number;
+  compileMs: number;
+  cacheHits: number;
+  cacheMisses: number;
+  invalidations: number;
+}
+
+/** Thrown when the guest has run past --max-insns. */
+export class InsnLimit extends Error {}
+
+const JMP_CACHE = 4096;
+
+export class Engine {
+  readonly rt: JitRuntime;
+  private readonly cache = new Map<number, Block>();
+  private readonly pageBlocks = new Map<number, Set<Block>>();
+  private readonly jmpTag = new Float64Array(JMP_CACHE).fill(NaN);
+  private readonly jmpBlk: (Block | undefined)[] = new Array(JMP_CACHE);
+  private linkEpoch = 1;
+  readonly stats: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
+
+  constructor(
+    readonly cpu: Cpu,
+    readonly opts: EngineOptions,
+  ) {
+    this.rt = new JitRuntime(cpu);
+    cpu.mem.onCodeWrite = (phys, len) => this.invalidate(phys, len);
+    cpu.mem.onMapChange = () => this.flushVirtual();
+  }
+
+  private flushVirtual(): void {
+    this.jmpTag.fill(NaN);
+    this.linkEpoch++;
+  }
+
+  /** The block at the current RIP. */
+  lookup(): Block {
+    const rip = this.cpu.st.rip;
+    const slot = (rip | 0) & (JMP_CACHE - 1);
+    if (this.jmpTag[slot] === rip) {
+      const b = this.jmpBlk[slot]!;
+      if (b.valid) {
+        this.stats.cacheHits++;
+        return b;
+      }
+    }
+    const phys = this.cpu.mem.translateFetch(rip);
+    let b = this.cache.get(phys);
+    if (b && b.valid) this.stats.cacheHits++;
+    else b = this.translate(rip, phys);
+    this.jmpTag[slot] = rip;
+    this.jmpBlk[slot] = b;
+    return b;
+  }
+
+  private translate(rip: number, phys: number): Block {
+    this.stats.cacheMisses++;
+    this.stats.blocksTranslated++;
+    const mem = this.cpu.mem;
+    const ranges: number[] = [];
+    const fetch = (a: number) => mem.u8[mem.translateFetch(a)];
+    const ir = liftBlock(fetch, rip, this.opts.mode === 'one-insn' ? 1 : MAX_BLOCK_INSNS);
+    optimize(ir);
+    for (const g of ir.insns) {
+      const p0 = mem.translateFetch(g.addr);
+      const firstLen = Math.min(g.len, PAGE_SIZE - (p0 % PAGE_SIZE));
+      ranges.push(p0, firstLen);
+      if (firstLen < g.len) ranges.push(mem.translateFetch(g.addr + firstLen), g.len - firstLen);
+    }
+    const b = new Block(rip, phys, ir, ranges);
+    for (let i = 0; i < ranges.length; i += 2) {
+      mem.markCode(ranges[i], ranges[i + 1]);
+      const ppn = Math.floor(ranges[i] / PAGE_SIZE);
+      let set = this.pageBlocks.get(ppn);
+      if (!set) this.pageBlocks.set(ppn, (set = new Set()));
+      set.add(b);
+    }
+    this.cache.set(phys, b);
+    const d = this.opts.debug;
+    if (d.has('in_asm')) {
+      this.opts.log(`IN: ${this.nameOf(rip)}`);
+      for (const g of ir.insns) this.opts.log(`0x${g.addr.toString(16).padStart(16, '0')}:  ${disassemble(g)}`);
+      this.opts.log('');
+    }
+    if (d.has('ir')) this.opts.log(`IR 0x${rip.toString(16)}:\n${printBlock(ir)}\n`);
+    return b;
+  }
+
+  private compile(b: Block): void {
+    const t0 = performance.now();
+    const name = `blk_${this.nameOf(b.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`;
+    const c = compileBlock(b.ir, this.rt, name, { verify: this.opts.verify });
+    b.fn = c.fn;
+    this.stats.blocksCompiled++;
+    this.stats.compileMs += performance.now() - t0;
+    if (this.opts.debug.has('js')) this.opts.log(`JS 0x${b.vaddr.toString(16)}:\n${c.source}\n`);
+  }
+
+  nameOf(addr: number): string {
+    const sym = this.opts.symbolize?.(addr);
+    return sym ?? `0x${addr.toString(16)}`;
+  }
+
+  /** Drop every unit whose code overlaps physical [phys, phys+len). */
+  invalidate(phys: number, len: number): void {
+    const mem = this.cpu.mem;
+    for (let ppn = Math.floor(phys / PAGE_SIZE); ppn <= Math.floor((phys + len - 1) / PAGE_SIZE); ppn++) {
+      const set = this.pageBlocks.get(ppn);
+      if (!set) continue;
+      let dropped = false;
+      for (const b of set) {
+        let hit = false;
+        for (let i = 0; i < b.ranges.length; i += 2) if (b.ranges[i] < phys + len && phys < b.ranges[i] + b.ranges[i + 1]) hit = true;
+        if (!hit) continue;
+        b.valid = false;
+        dropped = true;
+        this.stats.invalidations++;
+        if (this.cache.get(b.phys) === b) this.cache.delete(b.phys);
+        for (let i = 0; i < b.ranges.length; i += 2) this.pageBlocks.get(Math.floor(b.ranges[i] / PAGE_SIZE))?.delete(b);
+      }
+      if (!dropped) continue;
+      // Re-derive the page's code map from the blocks that remain.
+      mem.unmarkCode(ppn * PAGE_SIZE, PAGE_SIZE);
+      for (const b of set)
+        for (let i = 0; i < b.ranges.length; i += 2) if (Math.floor(b.ranges[i] / PAGE_SIZE) === ppn) mem.markCode(b.ranges[i], b.ranges[i + 1]);
+    }
+    this.flushVirtual();
+  }
+
+  /**
+   * Run guest code until a block exits with a reason (returned: the S.EXIT_REASON value) or
+   * an exception propagates (a CpuException with precise state, or InsnLimit).
+   */
+  run(): number {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    const st = cpu.st;
+    const interp = this.opts.mode === 'interp';
+    const threshold = this.opts.jitThreshold;
+    const max = this.opts.maxInsns;
+    const trace = this.opts.debug.has('exec');
+    let b = this.lookup();
+    for (;;) {
+      if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);
+      if (trace) this.opts.log(`Trace 0x${b.vaddr.toString(16)} [${this.nameOf(b.vaddr)}]`);
+      let r: number;
+      if (b.fn) r = b.fn();
+      else {
+        if (!interp && ++b.runs >= threshold) this.compile(b);
+        const compiled = b.fn as BlockFn | null;
+        r = compiled ? compiled() : interpretBlock(cpu, b.ir);
+      }
+      if (r >= 0) {
+        if (b.linkEpoch !== this.linkEpoch) {
+          b.links[0] = b.links[1] = undefined;
+          b.linkEpoch = this.linkEpoch;
+        }
+        let n = b.links[r];
+        if (n === undefined || !n.valid) n = b.links[r] = this.lookup();
+        b = n;
+      } else if (r === -1) b = this.lookup();
+      else return s[S.EXIT_REASON];
+    }
+  }
+}
+
+export { CpuException, Prot };
