@@ -40,7 +40,9 @@ function operandText(insn: Insn, op: Operand): string {
   switch (op.kind) {
     case OpKind.Reg: return regName(op.reg, op.size, op.hi8);
     case OpKind.Mem: return memText(insn, op);
-    case OpKind.Imm: return op.size === 8 ? hex(op.immHi * 4294967296 + (op.imm >>> 0)) : hex(op.size === 4 ? op.imm >>> 0 : op.imm);
+    case OpKind.Imm:
+      // Unsigned in the operand's width, as objdump prints it (BigInt is fine off the hot path).
+      return op.size === 8 ? `0x${((BigInt(op.immHi >>> 0) << 32n) | BigInt(op.imm >>> 0)).toString(16)}` : hex(op.size === 4 ? op.imm >>> 0 : op.imm);
     case OpKind.Rel: return hex(op.imm);
     case OpKind.Xmm: return `xmm${op.reg}`;
     case OpKind.St: return `st(${op.reg})`;
