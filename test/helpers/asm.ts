@@ -42,16 +42,22 @@ export interface SnippetResult {
   end: CpuException;
   /** RIP where it ended. */
   rip: number;
+  engine: Engine;
+}
+
+export interface SnippetOptions {
+  /** Map the code writable too (self-modifying code tests). */
+  rwx?: boolean;
 }
 
 /**
  * Run `src` (assembled, followed by ud2) with registers preset by `init`, until the trailing
  * ud2 or another exception. The data page at DATA (64 KiB) and a stack are mapped.
  */
-export function runSnippet(src: string, mode: ExecMode, init?: (cpu: Cpu) => void): SnippetResult {
+export function runSnippet(src: string, mode: ExecMode, init?: (cpu: Cpu) => void, opts: SnippetOptions = {}): SnippetResult {
   const code = assemble(src + '\nud2');
   const mem = new Memory(16 * 1024 * 1024);
-  mem.map(CODE, Math.ceil(code.length / 4096) * 4096, Prot.READ | Prot.EXEC);
+  mem.map(CODE, Math.ceil(code.length / 4096) * 4096, Prot.READ | Prot.EXEC | (opts.rwx ? Prot.WRITE : 0));
   mem.poke(CODE, code);
   mem.map(DATA, 0x10000, Prot.READ | Prot.WRITE);
   mem.map(STACK_TOP - 0x10000, 0x10000, Prot.READ | Prot.WRITE);
@@ -68,7 +74,7 @@ export function runSnippet(src: string, mode: ExecMode, init?: (cpu: Cpu) => voi
       engine.run();
       throw new Error('snippet made a system call');
     } catch (e) {
-      if (e instanceof CpuException) return { cpu, end: e, rip: cpu.st.rip };
+      if (e instanceof CpuException) return { cpu, end: e, rip: cpu.st.rip, engine };
       throw e;
     }
   }

@@ -1,0 +1,50 @@
+/** The JIT and translation cache: self-modifying code, code/data sharing a page, chaining. */
+import { describe, expect, it } from 'vitest';
+import { MODES, endedNormally, runSnippet } from './helpers/asm.js';
+
+describe('self-modifying code', () => {
+  // `target` returns its immediate in eax; the snippet calls it, patches the immediate, calls again.
+  const src = `
+    lea rdi, [rip+target]
+    call target
+    mov ebx, eax
+    mov dword ptr [rdi+1], 5
+    call target
+    mov ecx, eax
+    mov dword ptr [rip+data], 77      # data in the same page, another granule: no invalidation
+    call target
+    mov edx, eax
+    jmp done
+    .p2align 6
+  target:
+    mov eax, 1
+    ret
+    .p2align 6
+  data:
+    .long 0
+    .p2align 6
+  done:`;
+
+  for (const mode of MODES) {
+    it(`runs rewritten code and keeps code next to written data (${mode})`, () => {
+      const r = runSnippet(src, mode, undefined, { rwx: true });
+      expect(endedNormally(r, src), String(r.end)).toBe(true);
+      expect(r.cpu.s[3 * 2]).toBe(1);
+      expect(r.cpu.s[1 * 2]).toBe(5);
+      expect(r.cpu.s[2 * 2]).toBe(5);
+      // One invalidation: the patched block. The data store next to it invalidates nothing.
+      expect(r.engine.stats.invalidations).toBe(1);
+    });
+  }
+});
+
+describe('translation cache', () => {
+  it('chains direct exits so a hot loop stops looking blocks up', () => {
+    const src = 'mov ecx, 10000\n1: add eax, ecx\ncmp ecx, 5000\njne 2f\nnop\n2: dec ecx\njnz 1b';
+    const r = runSnippet(src, 'jit');
+    expect(endedNormally(r, src)).toBe(true);
+    // Four blocks; ~20000 block transitions, but only a handful of lookups.
+    expect(r.engine.stats.cacheMisses).toBeLessThan(10);
+    expect(r.engine.stats.cacheHits).toBeLessThan(50);
+  });
+});
