@@ -47,4 +47,14 @@ describe('translation cache', () => {
     expect(r.engine.stats.cacheMisses).toBeLessThan(10);
     expect(r.engine.stats.cacheHits).toBeLessThan(50);
   });
+
+  it('compiles a hot loop over several blocks into one region', () => {
+    const src = 'mov ecx, 100000\n1: test ecx, 3\njz 2f\nadd eax, ecx\njmp 3f\n2: sub eax, 7\n3: dec ecx\njnz 1b';
+    const r = runSnippet(src, 'jit');
+    expect(endedNormally(r, src)).toBe(true);
+    expect(r.engine.stats.regionsCompiled).toBeGreaterThan(0);
+    const ref = runSnippet(src, 'interp');
+    expect(r.cpu.s[0]).toBe(ref.cpu.s[0]);
+    expect(r.cpu.st.icount).toBe(ref.cpu.st.icount);
+  });
 });

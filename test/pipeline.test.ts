@@ -35,6 +35,11 @@ const CASES: Case[] = [
   { name: 'inc/dec keep CF', src: 'stc\nmov eax, 0xffffffff\ninc eax\nsetc cl\nmovzx ecx, cl', regs: { [RAX]: 0n, [RCX]: 1n } },
   { name: 'xchg and leave', src: 'mov rax, 1\nmov rcx, 2\nxchg rax, rcx\npush rbp\nmov rbp, rsp\nsub rsp, 64\nleave\npop rbp', regs: { [RAX]: 2n, [RCX]: 1n } },
   { name: 'indirect jump through a register', src: 'lea rax, [rip+1f]\njmp rax\nmov ecx, 1\n1: mov edx, 2', regs: { [RCX]: 0n, [RDX]: 2n } },
+  {
+    name: 'multi-block loop (a compiled region) with calls and memory',
+    src: `mov ecx, 3000\nxor eax, eax\nxor ebx, ebx\nmov rdi, ${0x600000}\n1: test ecx, 1\njz 2f\nadd rax, rcx\njmp 3f\n2: sub rbx, rcx\ncall 4f\n3: dec ecx\njnz 1b\njmp 5f\n4: mov qword ptr [rdi], rbx\nadd qword ptr [rdi+8], 3\nret\n5: mov rdx, qword ptr [rdi+8]`,
+    regs: { [RAX]: 2250000n, [RBX]: BigInt.asUintN(64, -2251500n), [RDX]: 4500n },
+  },
   { name: 'loop instruction and jrcxz', src: 'mov ecx, 5\nxor eax, eax\n1: inc eax\nloop 1b\njrcxz 2f\nmov eax, 99\n2:', regs: { [RAX]: 5n } },
 ];
 

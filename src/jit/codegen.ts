@@ -1,7 +1,11 @@
 /**
- * IR → JavaScript. Each block becomes one JS function whose guest registers and lazy flags
- * live in JS locals: registers are loaded at entry, written back at exits, around helper
- * calls and when an exception leaves the block. Conditions whose producing flags op is in
+ * IR → JavaScript. A compiled unit — one block, or a region of several blocks (a hot loop and
+ * its neighbours) — becomes one JS function whose guest registers and lazy flags live in JS
+ * locals: registers are loaded at entry, written back at exits, around helper calls and when an
+ * exception leaves the unit. Jumps between the unit's own blocks stay inside the function
+ * (`for (;;) switch (pc)`), so V8 optimises a whole loop with its registers in machine
+ * registers; a budget of internal jumps returns to the dispatcher now and then, so --max-insns
+ * and a runaway guest are still noticed. Conditions whose producing flags op is in
  * the same block are fused into one comparison (`cmp; jl` → `a < b`); the rest call the
  * flags slow path. The source is built as ESTree (js.ts), printed with astring and compiled
  * with vm.Script under the filename guest://<name>, so profilers show guest names.
@@ -30,28 +34,70 @@ export interface CompileOptions {
 
 const MASK = (size: number) => (size === 1 ? 0xff : 0xffff);
 
+/** Internal jumps a unit may take before it returns to the dispatcher. */
+const LOOP_BUDGET = 65536;
+
+/**
+ * Where the lazy flags are at a point of the generated code, as far as the compiler knows:
+ * in the state, in the flag locals (written by a FLAGS op of the current block: `flagsInsn`),
+ * or either (at the start of a block that other blocks of the unit jump to: `fop >= 0` tells).
+ */
+type FlagsAt = 'state' | 'locals' | 'dynamic';
+
 class Emitter {
-  readonly body: E.Statement[] = [];
+  body: E.Statement[] = [];
   readonly used = new Set<number>();
   readonly dirty = new Set<number>();
-  /** The FLAGS insn whose values sit in the flag locals, or null when the state holds the flags. */
-  flagsInLocals: IrInsn | null = null;
-  lastIp = 0;
-  readonly defs: IrInsn[] = [];
+  flagsAt: FlagsAt = 'state';
+  /** The FLAGS insn whose values sit in the flag locals when flagsAt is 'locals'. */
+  flagsInsn: IrInsn | null = null;
+  lastIp = -1;
+  /** The block being lowered, its index, and where its instructions start in the unit's list. */
+  blk: IrBlock;
+  bi = 0;
+  readonly base: number[] = [];
+  defs: IrInsn[] = [];
+  /** Unit-relative index of each member block by guest address. */
+  readonly members = new Map<number, number>();
+  /** Does any block jump to a member (so the unit needs its loop)? */
+  readonly looping: boolean;
+  exits = 0;
 
-  constructor(readonly blk: IrBlock) {
-    for (const i of blk.code) {
-      if (i.dst >= 0) this.defs[i.dst] = i;
-      if (i.op === Op.GET || i.op === Op.PUT) this.used.add(i.reg);
-      if (i.op === Op.PUT) this.dirty.add(i.reg);
-    }
+  constructor(readonly blocks: IrBlock[]) {
+    let n = 0;
+    blocks.forEach((b, k) => {
+      this.members.set(b.addr, k);
+      this.base.push(n);
+      n += b.insns.length + 1; // +1: a RAISE of a decode error sits past the last instruction
+      for (const i of b.code) {
+        if (i.op === Op.GET || i.op === Op.PUT) this.used.add(i.reg);
+        if (i.op === Op.PUT) this.dirty.add(i.reg);
+      }
+    });
+    this.looping = blocks.some((b) => b.code.some((i) => (i.op === Op.JUMP || i.op === Op.BRANCH) && (this.members.has(i.imm) || (i.op === Op.BRANCH && this.members.has(i.imm2)))));
+    this.blk = blocks[0];
   }
 
+  /** Start lowering block k. */
+  enter(k: number): void {
+    this.bi = k;
+    this.blk = this.blocks[k];
+    this.defs = [];
+    for (const i of this.blk.code) if (i.dst >= 0) this.defs[i.dst] = i;
+    this.flagsAt = this.looping ? 'dynamic' : 'state';
+    this.flagsInsn = null;
+    this.lastIp = -1;
+    this.body = [];
+  }
+
+  prefix(): string {
+    return this.blocks.length > 1 ? `b${this.bi}_` : '';
+  }
   t(n: number): string {
-    return `t${n}`;
+    return `${this.prefix()}t${n}`;
   }
   h(n: number): string {
-    return `t${n}h`;
+    return `${this.prefix()}t${n}h`;
   }
   constOf(n: number): number | undefined {
     const d = this.defs[n];
@@ -64,7 +110,7 @@ class Emitter {
 
   setIp(gi: number): void {
     if (gi !== this.lastIp) {
-      this.emit(stmts`ip = ${gi};`);
+      this.emit(stmts`ip = ${this.base[this.bi] + gi};`);
       this.lastIp = gi;
     }
   }
@@ -81,21 +127,34 @@ class Emitter {
     return out;
   }
 
-  /** Flag locals → state (compile-time known to be valid). */
+  /** Flag locals → state, where they may hold the flags. */
   flushFlags(): E.Statement[] {
-    if (!this.flagsInLocals) return [];
-    return stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`;
+    if (this.flagsAt === 'state') return [];
+    const write = stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`;
+    return this.flagsAt === 'locals' ? write : [ifStmt(expr`fop >= 0`, write)];
   }
 
-  exitTo(rip: E.Expression | number, ret: number): E.Statement[] {
-    const n = this.blk.insns.length;
+  /** Leave the unit: registers and flags to the state, RIP, retired instructions, exit index. */
+  exitTo(rip: E.Expression | number, ret: number, retired = this.blk.insns.length): E.Statement[] {
     const ripLo: Hole = typeof rip === 'number' ? rip | 0 : expr`${rip} | 0`;
     const ripHi: Hole = typeof rip === 'number' ? Math.floor(rip / 4294967296) : expr`Math.floor(${rip} / 4294967296)`;
+    const count: E.Expression = this.looping ? (retired ? expr`ic + ${retired}` : expr`ic`) : num(retired);
     return [
       ...this.writebackRegs(),
       ...this.flushFlags(),
-      ...stmts`s[${S.RIP_LO}] = ${ripLo}; s[${S.RIP_HI}] = ${ripHi}; f64[${ICOUNT_F64}] += ${n}; return ${ret};`,
+      ...stmts`s[${S.RIP_LO}] = ${ripLo}; s[${S.RIP_HI}] = ${ripHi}; f64[${ICOUNT_F64}] += ${count}; return ${ret};`,
     ];
+  }
+
+  /** Continue at guest address `target`: inside the unit when it is a member, else a chainable exit. */
+  goto(target: number): E.Statement[] {
+    const k = this.members.get(target);
+    if (k === undefined) return this.exitTo(target, this.exits++);
+    const n = this.blk.insns.length;
+    const out = stmts`ic += ${n}; pc = ${k};`;
+    out.push(ifStmt(expr`--budget === 0`, this.exitTo(target, -1, 0)));
+    out.push({ type: 'ContinueStatement', label: { type: 'Identifier', name: 'unit' } });
+    return out;
   }
 
   /** The condition as a fused comparison, when the flags producer is known and simple. */
@@ -122,6 +181,13 @@ class Emitter {
         case 15: return expr`!(${zero} || ${neg})`;
       }
       return null;
+    }
+    if (k === CcOp.ADD && (cc === 2 || cc === 3)) {
+      // CF of an addition: the result is below the second operand (unsigned).
+      const B = this.t(f.b), Bh = this.h(f.b);
+      const carry =
+        size === 8 ? expr`(${Dh} >>> 0) < (${Bh} >>> 0) || (${Dh} === ${Bh} && (${D} >>> 0) < (${B} >>> 0))` : size === 4 ? expr`(${D} >>> 0) < (${B} >>> 0)` : expr`${D} < ${B}`;
+      return cc === 2 ? carry : not(carry);
     }
     if (k !== CcOp.SUB || f.d < 0) return null;
     const A = this.t(f.d), B = this.t(f.b), Ah = this.h(f.d), Bh = this.h(f.b);
@@ -235,23 +301,26 @@ class Emitter {
         const opsz = (i.k << 2) | sizeLog(i.size);
         const wide = i.size === 8;
         this.emit(stmts`fop = ${opsz}; fdl = ${t(i.a)}; fdh = ${wide ? h(i.a) : 0}; fsl = ${i.b >= 0 ? t(i.b) : 0}; fsh = ${i.b >= 0 && this.blk.types[i.b] === Ty.I64 ? h(i.b) : 0}; fs2 = ${i.c >= 0 ? t(i.c) : 0};`);
-        this.flagsInLocals = i;
+        this.flagsAt = 'locals';
+        this.flagsInsn = i;
         return;
       }
       case Op.COND: {
-        const f = this.flagsInLocals;
+        const f = this.flagsAt === 'locals' ? this.flagsInsn : null;
         const fused = f ? this.fusedCond(i.k, f) : null;
         if (fused) return this.emit(stmts`${t(d)} = (${fused}) ? 1 : 0;`);
-        if (f) return this.emit(stmts`${t(d)} = rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2);`);
+        if (this.flagsAt === 'locals') return this.emit(stmts`${t(d)} = rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2);`);
+        if (this.flagsAt === 'dynamic') return this.emit(stmts`${t(d)} = fop >= 0 ? rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2) : rt.cond(${i.k});`);
         return this.emit(stmts`${t(d)} = rt.cond(${i.k});`);
       }
       case Op.GETFLAGS:
-        if (this.flagsInLocals) return this.emit(stmts`${t(d)} = rt.flagsOf(fop, fdl, fdh, fsl, fsh, fs2);`);
+        if (this.flagsAt === 'locals') return this.emit(stmts`${t(d)} = rt.flagsOf(fop, fdl, fdh, fsl, fsh, fs2);`);
+        if (this.flagsAt === 'dynamic') return this.emit(stmts`${t(d)} = fop >= 0 ? rt.flagsOf(fop, fdl, fdh, fsl, fsh, fs2) : rt.getflags();`);
         return this.emit(stmts`${t(d)} = rt.getflags();`);
       case Op.SETFLAGS:
         this.emit(this.flushFlags());
         this.emit(stmts`rt.setflags(${t(i.a)}, ${i.imm}); fop = -1;`);
-        this.flagsInLocals = null;
+        this.flagsAt = 'state';
         return;
       case Op.SELECT:
         this.emit(stmts`${t(d)} = ${t(i.a)} ? ${t(i.b)} : ${t(i.c)};`);
@@ -270,16 +339,16 @@ class Emitter {
         const insn = this.blk.insns[i.k];
         this.emit(this.writebackRegs());
         this.emit(this.flushFlags());
-        this.flagsInLocals = null;
-        this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${i.k}]);`);
+        this.flagsAt = 'state';
+        this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${this.base[this.bi] + i.k}]);`);
         this.emit(this.reloadRegs());
         return;
       }
       case Op.JUMP:
-        return this.emit(this.exitTo(i.imm, 0));
+        return this.emit(this.goto(i.imm));
       case Op.BRANCH:
-        this.emit([ifStmt(expr`${t(i.a)} !== 0`, this.exitTo(i.imm, 0))]);
-        return this.emit(this.exitTo(i.imm2, 1));
+        this.emit([ifStmt(expr`${t(i.a)} !== 0`, this.goto(i.imm))]);
+        return this.emit(this.goto(i.imm2));
       case Op.JUMPI:
         return this.emit(this.exitTo(expr`${t(i.a)}`, -1));
       case Op.EXIT:
@@ -287,7 +356,7 @@ class Emitter {
         return this.emit(this.exitTo(i.imm, -2));
       case Op.RAISE:
         this.setIp(i.gi);
-        if (i.k < 0) return this.emit(stmts`throw ERR;`);
+        if (i.k < 0) return this.emit(stmts`throw ERR[${this.bi}];`);
         return this.emit(stmts`throw new CpuException(${i.k}, ${i.imm});`);
     }
     throw new Error(`codegen: no lowering for ${OPS[i.op].name}`);
@@ -342,16 +411,26 @@ class Emitter {
 export interface Compiled {
   fn: BlockFn;
   source: string;
+  /** Number of chainable exits (exit indices 0 … exits-1). */
+  exits: number;
 }
 
-/** Compile an IR block into a JS function bound to the runtime. */
-export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: CompileOptions = {}): Compiled {
-  const em = new Emitter(blk);
-  for (const i of blk.code) em.lower(i);
+/**
+ * Compile a unit: blocks[0] is its entry; jumps to the other blocks (and to blocks[0]) stay
+ * inside the generated function.
+ */
+export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opts: CompileOptions = {}): Compiled {
+  const em = new Emitter(blocks);
+  const cases: E.SwitchCase[] = [];
   const temps: string[] = [];
-  blk.types.forEach((ty, n) => {
-    temps.push(`t${n}`);
-    if (ty === Ty.I64) temps.push(`t${n}h`);
+  blocks.forEach((blk, k) => {
+    em.enter(k);
+    for (const i of blk.code) em.lower(i);
+    cases.push({ type: 'SwitchCase', test: num(k), consequent: [{ type: 'BlockStatement', body: em.body }] });
+    blk.types.forEach((ty, n) => {
+      temps.push(em.t(n));
+      if (ty === Ty.I64) temps.push(em.h(n));
+    });
   });
   const regs: string[] = [];
   const loads: E.Statement[] = [];
@@ -362,13 +441,22 @@ export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: C
   const onFault: E.Statement[] = [
     ...em.writebackRegs(),
     ifStmt(expr`fop >= 0`, stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`),
-    ...stmts`rt.faultAt(P[ip], ip); throw e;`,
+    ...stmts`rt.faultAt(P[ip], ic + Q[ip]); throw e;`,
   ];
+  const body: E.Statement[] = em.looping
+    ? [
+        {
+          type: 'LabeledStatement',
+          label: { type: 'Identifier', name: 'unit' },
+          body: { type: 'ForStatement', init: null, test: null, update: null, body: { type: 'BlockStatement', body: [{ type: 'SwitchStatement', discriminant: { type: 'Identifier', name: 'pc' }, cases }] } },
+        },
+      ]
+    : (cases[0].consequent as E.Statement[]);
   const inner = fn(name, [], [
-    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip']),
-    ...stmts`let fop = -1;`,
+    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip', 'ic', 'pc']),
+    ...stmts`let fop = -1, budget = ${LOOP_BUDGET};`,
     ...loads,
-    tryCatch(em.body, 'e', onFault),
+    tryCatch(body, 'e', onFault),
   ]);
   const factory: E.Program = {
     type: 'Program',
@@ -376,7 +464,7 @@ export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: C
     body: [
       {
         type: 'ExpressionStatement',
-        expression: fn('factory', ['rt', 'I', 'P', 'ERR', 'CpuException'], [
+        expression: fn('factory', ['rt', 'I', 'P', 'Q', 'ERR', 'CpuException'], [
           ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R;`,
           ...stmts`const mul64 = rt.mul64, imulOverflow64 = rt.imulOverflow64, imulOverflow32 = rt.imulOverflow32, shl64 = rt.shl64, shr64 = rt.shr64, sar64 = rt.sar64;`,
           { type: 'ReturnStatement', argument: inner },
@@ -387,9 +475,23 @@ export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: C
   const source = generate(factory);
   if (opts.verify) acorn.parse(source, { ecmaVersion: 2022 });
   const factoryFn = new vm.Script(source, { filename: `guest://${name}` }).runInThisContext() as (...a: unknown[]) => BlockFn;
-  const rips = blk.insns.map((g) => g.addr);
-  const errAt = blk.code.find((i) => i.op === Op.RAISE && i.k < 0);
-  if (errAt) rips[errAt.gi] = errAt.imm2;
-  return { fn: factoryFn(rt, blk.insns, rips, blk.error, CpuException), source };
+  // Per unit-wide instruction index: the guest instruction, its RIP, and how many of its block precede it.
+  const insns: unknown[] = [];
+  const rips: number[] = [];
+  const inBlock: number[] = [];
+  for (const blk of blocks) {
+    const errAt = blk.code.find((i) => i.op === Op.RAISE && i.k < 0);
+    for (let k = 0; k <= blk.insns.length; k++) {
+      insns.push(blk.insns[k]);
+      rips.push(k < blk.insns.length ? blk.insns[k].addr : errAt ? errAt.imm2 : blk.end);
+      inBlock.push(k);
+    }
+  }
+  const fnc = factoryFn(rt, insns, rips, inBlock, blocks.map((b) => b.error), CpuException);
+  return { fn: fnc, source, exits: em.exits };
 }
 
+/** Compile one block (a unit of one). */
+export function compileBlock(blk: IrBlock, rt: JitRuntime, name: string, opts: CompileOptions = {}): Compiled {
+  return compileUnit([blk], rt, name, opts);
+}

@@ -22,7 +22,8 @@ import { printBlock } from '../ir/ir.js';
 import { interpretBlock } from '../ir/interp.js';
 import { liftBlock, MAX_BLOCK_INSNS } from '../ir/lift.js';
 import { optimize } from '../ir/passes.js';
-import { type BlockFn, compileBlock } from '../jit/codegen.js';
+import { type BlockFn, compileBlock, compileUnit } from '../jit/codegen.js';
+import { Op } from '../ir/ops.js';
 import { JitRuntime } from '../jit/runtime.js';
 
 export type ExecMode = 'jit' | 'interp' | 'one-insn';
@@ -45,6 +46,10 @@ export class Block {
   fn: BlockFn | null = null;
   runs = 0;
   valid = true;
+  /** When this block heads a compiled region: its member blocks (itself first). */
+  region: Block[] | null = null;
+  /** Region heads whose compiled code includes this block. */
+  readonly inRegions = new Set<Block>();
   links: (Block | undefined)[] = [undefined, undefined];
   linkEpoch = 0;
   constructor(
@@ -59,6 +64,7 @@ export class Block {
 export interface EngineStats {
   blocksTranslated: number;
   blocksCompiled: number;
+  regionsCompiled: number;
   compileMs: number;
   cacheHits: number;
   cacheMisses: number;
@@ -69,6 +75,10 @@ export interface EngineStats {
 export class InsnLimit extends Error {}
 
 const JMP_CACHE = 4096;
+/** Dispatcher entries of a compiled block before it is recompiled as the head of a region. */
+const REGION_AT = 64;
+/** Most blocks in one region. */
+const REGION_MAX = 24;
 
 export class Engine {
   readonly rt: JitRuntime;
@@ -77,7 +87,7 @@ export class Engine {
   private readonly jmpTag = new Float64Array(JMP_CACHE).fill(NaN);
   private readonly jmpBlk: (Block | undefined)[] = new Array(JMP_CACHE);
   private linkEpoch = 1;
-  readonly stats: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
+  readonly stats: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, regionsCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
 
   constructor(
     readonly cpu: Cpu,
@@ -151,9 +161,59 @@ export class Engine {
     const name = `blk_${this.nameOf(b.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`;
     const c = compileBlock(b.ir, this.rt, name, { verify: this.opts.verify });
     b.fn = c.fn;
+    // Compiled units number their exits differently from the interpreter (internal jumps have none).
+    b.links = new Array(Math.max(c.exits, 2));
     this.stats.blocksCompiled++;
     this.stats.compileMs += performance.now() - t0;
     if (this.opts.debug.has('js')) this.opts.log(`JS 0x${b.vaddr.toString(16)}:\n${c.source}\n`);
+  }
+
+  /** The block at a guest address without running it, or null when its code is not fetchable. */
+  private blockAt(addr: number): Block | null {
+    let phys: number;
+    try {
+      phys = this.cpu.mem.translateFetch(addr);
+    } catch {
+      return null;
+    }
+    const b = this.cache.get(phys);
+    return b && b.valid ? b : this.translate(addr, phys);
+  }
+
+  /**
+   * Recompile a hot block together with the blocks its direct exits reach (breadth-first), so
+   * a loop spread over several blocks runs inside one JS function.
+   */
+  private formRegion(head: Block): void {
+    const members: Block[] = [head];
+    const seen = new Set<number>([head.vaddr]);
+    for (let i = 0; i < members.length && members.length < REGION_MAX; i++) {
+      const code = members[i].ir.code;
+      const last = code[code.length - 1];
+      const targets = last.op === Op.JUMP ? [last.imm] : last.op === Op.BRANCH ? [last.imm, last.imm2] : [];
+      for (const t of targets) {
+        if (seen.has(t) || members.length >= REGION_MAX) continue;
+        seen.add(t);
+        const b = this.blockAt(t);
+        if (b) members.push(b);
+      }
+    }
+    // Worth it only when control comes back into the region from inside it.
+    const addrs = new Set(members.map((m) => m.vaddr));
+    const loops = members.some((m) => {
+      const last = m.ir.code[m.ir.code.length - 1];
+      return (last.op === Op.JUMP || last.op === Op.BRANCH) && (addrs.has(last.imm) || (last.op === Op.BRANCH && addrs.has(last.imm2)));
+    });
+    if (members.length < 2 || !loops || !head.valid) return;
+    const t0 = performance.now();
+    const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, { verify: this.opts.verify });
+    head.fn = c.fn;
+    head.links = new Array(Math.max(c.exits, 2));
+    head.region = members;
+    for (const m of members) m.inRegions.add(head);
+    this.stats.regionsCompiled++;
+    this.stats.compileMs += performance.now() - t0;
+    if (this.opts.debug.has('js')) this.opts.log(`JS region 0x${head.vaddr.toString(16)} (${members.length} blocks):\n${c.source}\n`);
   }
 
   nameOf(addr: number): string {
@@ -169,11 +229,17 @@ export class Engine {
       if (!set) continue;
       let dropped = false;
       for (const b of set) {
+        if (!b.valid) {
+          set.delete(b);
+          continue;
+        }
         let hit = false;
         for (let i = 0; i < b.ranges.length; i += 2) if (b.ranges[i] < phys + len && phys < b.ranges[i] + b.ranges[i + 1]) hit = true;
         if (!hit) continue;
         b.valid = false;
         dropped = true;
+        for (const head of b.inRegions) head.valid = false; // its compiled code includes b
+        b.inRegions.clear();
         this.stats.invalidations++;
         if (this.cache.get(b.phys) === b) this.cache.delete(b.phys);
         for (let i = 0; i < b.ranges.length; i += 2) this.pageBlocks.get(Math.floor(b.ranges[i] / PAGE_SIZE))?.delete(b);
@@ -204,8 +270,10 @@ export class Engine {
       if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);
       if (trace) this.opts.log(`Trace 0x${b.vaddr.toString(16)} [${this.nameOf(b.vaddr)}]`);
       let r: number;
-      if (b.fn) r = b.fn();
-      else {
+      if (b.fn) {
+        if (++b.runs === REGION_AT && !interp && this.opts.mode !== 'one-insn' && !b.region) this.formRegion(b);
+        r = (b.fn as BlockFn)();
+      } else {
         if (!interp && ++b.runs >= threshold) this.compile(b);
         const compiled = b.fn as BlockFn | null;
         r = compiled ? compiled() : interpretBlock(cpu, b.ir);
