@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { runProgram, type RunOptions } from './run.js';
 
 const USAGE = `usage: svmjit run [options] <elf> [args...]
+       svmjit profile [options] <elf> [args...]   (run with --profile)
        svmjit demo
 options:
   --no-jit              interpret the IR only (the reference interpreter)
@@ -25,7 +26,9 @@ options:
   -U VAR                remove a variable from the guest environment
   --stats[=json]        print run statistics on exit (to the log)
   --jit-threshold N     executions before a block is compiled (default 2)
-  --verify-js           re-parse every emitted block with acorn (debug)`;
+  --verify-js           re-parse every emitted block with acorn (debug)
+  --profile             sample the guest: write <prog>.svmjit.{folded,cpuprofile,svg}
+  --profile-dir DIR     where profiles go (default: the current directory)`;
 
 function fail(msg: string, status = 127): never {
   process.stderr.write(`svmjit: ${msg}\n`);
@@ -52,6 +55,8 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
       stats: { type: 'string' },
       'jit-threshold': { type: 'string' },
       'verify-js': { type: 'boolean' },
+      profile: { type: 'boolean' },
+      'profile-dir': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -92,13 +97,14 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
       stats: stats as RunOptions['stats'],
       jitThreshold: num(values['jit-threshold'], '--jit-threshold', 2),
       verify: !!values['verify-js'],
+      profileDir: values.profile || values['profile-dir'] ? values['profile-dir'] ?? '.' : '',
     },
   };
 }
 
 /** Index of the program path: the first argument that is not an option or an option's value. */
 function findProgramIndex(argv: string[]): number {
-  const takesValue = new Set(['--max-insns', '--memory', '-d', '-D', '-E', '-U', '--jit-threshold']);
+  const takesValue = new Set(['--max-insns', '--memory', '-d', '-D', '-E', '-U', '--jit-threshold', '--profile-dir']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--') return i + 1 < argv.length ? i + 1 : -1;
@@ -114,8 +120,9 @@ function findProgramIndex(argv: string[]): number {
 
 function main(): void {
   const [cmd, ...rest] = process.argv.slice(2);
-  if (cmd === 'run') {
+  if (cmd === 'run' || cmd === 'profile') {
     const { opts, prog, args } = parseRunArgs(rest);
+    if (cmd === 'profile' && !opts.profileDir) opts.profileDir = '.';
     process.exitCode = runProgram(prog, args, opts);
     return;
   }

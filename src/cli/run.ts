@@ -9,6 +9,8 @@ import { Memory, OutOfGuestMemory } from '../cpu/memory.js';
 import { Exit } from '../ir/ops.js';
 import { LinuxProcess, LoadError, ProcessExit } from '../linux/process.js';
 import { Engine, type ExecMode, InsnLimit } from '../runtime/engine.js';
+import { GuestProfiler } from '../profile/profiler.js';
+import { writeProfile } from '../profile/output.js';
 
 export interface RunOptions {
   mode: ExecMode;
@@ -21,6 +23,8 @@ export interface RunOptions {
   stats: '' | 'text' | 'json';
   jitThreshold: number;
   verify: boolean;
+  /** Write a guest profile into this directory ('' = no profiling). */
+  profileDir: string;
 }
 
 function makeLog(file?: string): (line: string) => void {
@@ -75,16 +79,21 @@ export function runProgram(prog: string, args: string[], opts: RunOptions): numb
     else say(`${prog}: cannot load: ${(e as Error).message}`);
     return 127;
   }
+  const profiler = opts.profileDir ? new GuestProfiler() : null;
+  cpu.profiler = profiler;
+  const symbolize = symbolizer(proc.symbols);
   const engine = new Engine(cpu, {
+    profiler,
     mode: opts.mode,
     maxInsns: opts.maxInsns,
     jitThreshold: opts.mode === 'interp' ? Infinity : opts.mode === 'one-insn' ? 1 : opts.jitThreshold,
     debug: opts.debug,
     log,
-    symbolize: symbolizer(proc.symbols),
+    symbolize,
     verify: opts.verify,
   });
   let status: number;
+  profiler?.start();
   for (;;) {
     try {
       const reason = engine.run();
@@ -124,6 +133,11 @@ export function runProgram(prog: string, args: string[], opts: RunOptions): numb
     }
   }
   const wallMs = performance.now() - t0;
+  if (profiler) {
+    profiler.stop();
+    const files = writeProfile(profiler, symbolize, prog, opts.profileDir);
+    log(`svmjit: guest profile (${profiler.samples.length} samples): ${files.join(', ')}`);
+  }
   if (opts.stats) {
     const st = engine.stats;
     const insns = cpu.st.icount;

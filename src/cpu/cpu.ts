@@ -12,6 +12,8 @@ export class Cpu {
   readonly s = this.st.s;
   /** Scratch: high half of a 64-bit value returned by a helper. */
   hi = 0;
+  /** The guest profiler, when one is attached (the TRACK op reports calls and returns to it). */
+  profiler: { track(kind: number, site: number, rsp: number): void } | null = null;
   /** Host hooks the personality (user-mode Linux, bare-metal machine) installs. */
   hooks: CpuHooks = {
     cpuid: () => {

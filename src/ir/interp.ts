@@ -170,6 +170,9 @@ export function interpretBlock(cpu: Cpu, blk: IrBlock): number {
           s[S.EXIT_REASON] = i.k;
           cpu.st.icount += blk.insns.length;
           return -2;
+        case Op.TRACK:
+          cpu.profiler?.track(i.k, i.imm, i.a >= 0 ? toAddr(lo[i.a], hi[i.a]) : 0);
+          break;
         case Op.RAISE:
           setRip(s, i.imm2);
           cpu.st.icount += i.gi;

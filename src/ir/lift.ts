@@ -17,7 +17,7 @@ import { Reg } from '../cpu/state.js';
 import { decode, type FetchByte } from '../frontend/decoder.js';
 import { BASE_NONE, type Insn, OpKind } from '../frontend/insn.js';
 import { IrBlock, IrBuilder } from './ir.js';
-import { AluOp, Exit, OPS, UnOp } from './ops.js';
+import { AluOp, Exit, OPS, Op, UnOp } from './ops.js';
 
 /** Longest block, in guest instructions (one with --one-insn-per-tb). */
 export const MAX_BLOCK_INSNS = 64;
@@ -30,7 +30,11 @@ export class Lifter {
   insn!: Insn;
   private eaTemp = -1;
 
-  constructor(readonly blk: IrBlock) {
+  constructor(
+    readonly blk: IrBlock,
+    /** Emit TRACK ops at calls and returns (guest profiling). */
+    readonly tracking = false,
+  ) {
     this.b = new IrBuilder(blk);
   }
 
@@ -259,6 +263,7 @@ function call(l: Lifter, i: Insn): void {
   const op = i.ops[0];
   const target = op.kind === OpKind.Rel ? -1 : l.b.toaddr(l.load(0, 8));
   l.push(8, l.b.const64(i.next | 0, Math.floor(i.next / 4294967296)));
+  if (l.tracking) l.b.emit(Op.TRACK, { k: 0, imm: i.addr, a: l.b.get(Reg.RSP, 8) });
   if (op.kind === OpKind.Rel) l.b.jump(op.imm);
   else l.b.jumpi(target);
 }
@@ -267,6 +272,7 @@ function ret(l: Lifter, i: Insn): void {
   const [v, nrsp] = l.pop(8);
   const imm = i.ops.length ? i.ops[0].imm & 0xffff : 0;
   l.b.put(Reg.RSP, 8, imm ? l.b.bin(AluOp.ADD, 8, nrsp, l.b.const64(imm, 0)) : nrsp);
+  if (l.tracking) l.b.emit(Op.TRACK, { k: 1, imm: i.addr, a: nrsp });
   l.b.jumpi(l.b.toaddr(v));
 }
 
@@ -346,7 +352,12 @@ export const LOWERINGS: Record<string, Lowering> = {
   xchg, leave,
   nop: nothing, pause: nothing, endbr64: nothing, endbr32: nothing, lfence: nothing, mfence: nothing, sfence: nothing,
   prefetchnta: nothing, prefetcht0: nothing, prefetcht1: nothing, prefetcht2: nothing, prefetchw: nothing,
-  syscall: (l, i) => l.b.exit(Exit.SYSCALL, i.next),
+  syscall: (l, i) => {
+    // SYSCALL itself puts the return address in RCX and RFLAGS in R11 before the kernel runs.
+    l.b.put(Reg.R11, 8, l.b.ext(l.b.getflags(), 4, 8, false));
+    l.b.put(Reg.RCX, 8, l.b.const64(i.next | 0, Math.floor(i.next / 4294967296)));
+    l.b.exit(Exit.SYSCALL, i.next);
+  },
   hlt: (l, i) => l.b.raise(Vec.GP, 0, i.addr), // CPL 3
   ud2: (l, i) => l.b.raise(Vec.UD, -1, i.addr),
   int3: (l, i) => l.b.exit(Exit.SOFTINT, i.next),
@@ -355,9 +366,9 @@ export const LOWERINGS: Record<string, Lowering> = {
 };
 
 /** Translate the basic block at addr. A decode fault in the first instruction becomes a RAISE of it. */
-export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_INSNS): IrBlock {
+export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_INSNS, tracking = false): IrBlock {
   const blk = new IrBlock(addr);
-  const l = new Lifter(blk);
+  const l = new Lifter(blk, tracking);
   let pc = addr;
   const page = Math.floor(addr / 4096);
   for (let n = 0; ; n++) {

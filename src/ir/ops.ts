@@ -68,6 +68,8 @@ export const enum Op {
   EXIT,
   /** Raise CpuException(k, imm) at guest instruction boundary (RIP = this instruction). */
   RAISE,
+  /** Profiling only: a guest CALL (k=0, imm = call-site address, a = the new RSP:I64) or RET (k=1) for the shadow call stack. */
+  TRACK,
 }
 
 export const enum AluOp {
@@ -135,6 +137,7 @@ export const OPS: readonly OpInfo[] = [
   op('jumpi', 'goto a', { ends: true, hasDst: false, readsFlags: true }),
   op('exit', 'leave to the runtime (k)', { ends: true, hasDst: false, readsFlags: true }),
   op('raise', 'raise exception k', { ends: true, faults: true, hasDst: false, readsFlags: true }),
+  op('track', 'profiler: guest call (k=0) or return (k=1)', { hasDst: false }),
 ];
 
 export const ALU_NAMES = ['add', 'sub', 'and', 'or', 'xor', 'shl', 'shr', 'sar', 'rol', 'ror'];

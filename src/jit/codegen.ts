@@ -30,6 +30,8 @@ export type BlockFn = () => number;
 export interface CompileOptions {
   /** Re-parse the emitted source with acorn (debug mode and tests). */
   verify?: boolean;
+  /** Internal jumps before returning to the dispatcher (smaller when profiling, so samples see every block). */
+  loopBudget?: number;
 }
 
 const MASK = (size: number) => (size === 1 ? 0xff : 0xffff);
@@ -354,6 +356,8 @@ class Emitter {
       case Op.EXIT:
         this.emit(stmts`s[${S.EXIT_REASON}] = ${i.k};`);
         return this.emit(this.exitTo(i.imm, -2));
+      case Op.TRACK:
+        return this.emit(i.a >= 0 ? stmts`cpu.profiler.track(${i.k}, ${i.imm}, ${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0));` : stmts`cpu.profiler.track(${i.k}, ${i.imm}, 0);`);
       case Op.RAISE:
         this.setIp(i.gi);
         if (i.k < 0) return this.emit(stmts`throw ERR[${this.bi}];`);
@@ -454,7 +458,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
     : (cases[0].consequent as E.Statement[]);
   const inner = fn(name, [], [
     letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip', 'ic', 'pc']),
-    ...stmts`let fop = -1, budget = ${LOOP_BUDGET};`,
+    ...stmts`let fop = -1, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
     ...loads,
     tryCatch(body, 'e', onFault),
   ]);

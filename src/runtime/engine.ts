@@ -25,6 +25,7 @@ import { optimize } from '../ir/passes.js';
 import { type BlockFn, compileBlock, compileUnit } from '../jit/codegen.js';
 import { Op } from '../ir/ops.js';
 import { JitRuntime } from '../jit/runtime.js';
+import type { GuestProfiler } from '../profile/profiler.js';
 
 export type ExecMode = 'jit' | 'interp' | 'one-insn';
 
@@ -40,7 +41,12 @@ export interface EngineOptions {
   /** Symbol lookup for unit names (flamegraphs, logs). */
   symbolize?: (addr: number) => string | undefined;
   verify?: boolean;
+  /** Guest profiler: translated code tracks calls, the dispatcher takes samples. */
+  profiler?: GuestProfiler | null;
 }
+
+/** Internal jumps per unit entry while profiling, so samples reach every hot loop often. */
+const PROFILE_LOOP_BUDGET = 256;
 
 export class Block {
   fn: BlockFn | null = null;
@@ -129,7 +135,7 @@ export class Engine {
     const mem = this.cpu.mem;
     const ranges: number[] = [];
     const fetch = (a: number) => mem.u8[mem.translateFetch(a)];
-    const ir = liftBlock(fetch, rip, this.opts.mode === 'one-insn' ? 1 : MAX_BLOCK_INSNS);
+    const ir = liftBlock(fetch, rip, this.opts.mode === 'one-insn' ? 1 : MAX_BLOCK_INSNS, !!this.opts.profiler);
     optimize(ir);
     for (const g of ir.insns) {
       const p0 = mem.translateFetch(g.addr);
@@ -159,13 +165,17 @@ export class Engine {
   private compile(b: Block): void {
     const t0 = performance.now();
     const name = `blk_${this.nameOf(b.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`;
-    const c = compileBlock(b.ir, this.rt, name, { verify: this.opts.verify });
+    const c = compileBlock(b.ir, this.rt, name, this.compileOptions());
     b.fn = c.fn;
     // Compiled units number their exits differently from the interpreter (internal jumps have none).
     b.links = new Array(Math.max(c.exits, 2));
     this.stats.blocksCompiled++;
     this.stats.compileMs += performance.now() - t0;
     if (this.opts.debug.has('js')) this.opts.log(`JS 0x${b.vaddr.toString(16)}:\n${c.source}\n`);
+  }
+
+  private compileOptions() {
+    return { verify: this.opts.verify, loopBudget: this.opts.profiler ? PROFILE_LOOP_BUDGET : undefined };
   }
 
   /** The block at a guest address without running it, or null when its code is not fetchable. */
@@ -206,7 +216,7 @@ export class Engine {
     });
     if (members.length < 2 || !loops || !head.valid) return;
     const t0 = performance.now();
-    const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, { verify: this.opts.verify });
+    const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, this.compileOptions());
     head.fn = c.fn;
     head.links = new Array(Math.max(c.exits, 2));
     head.region = members;
@@ -265,6 +275,8 @@ export class Engine {
     const threshold = this.opts.jitThreshold;
     const max = this.opts.maxInsns;
     const trace = this.opts.debug.has('exec');
+    const prof = this.opts.profiler ?? null;
+    const tick = prof ? prof.tick : new Int32Array(1);
     let b = this.lookup();
     for (;;) {
       if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);
@@ -277,6 +289,10 @@ export class Engine {
         if (!interp && ++b.runs >= threshold) this.compile(b);
         const compiled = b.fn as BlockFn | null;
         r = compiled ? compiled() : interpretBlock(cpu, b.ir);
+      }
+      if (tick[0] !== 0) {
+        tick[0] = 0;
+        prof!.sample(b.vaddr, cpu.st.reg(4));
       }
       if (r >= 0) {
         if (b.linkEpoch !== this.linkEpoch) {
