@@ -10,6 +10,8 @@ export class Cpu {
   readonly st = new CpuState();
   /** The state's int32 view (the hottest path, so it gets the short name). */
   readonly s = this.st.s;
+  /** Segment selectors ES CS SS DS FS GS (the bases that matter in 64-bit mode live in state). */
+  readonly sel = Uint16Array.of(0, 0x33, 0x2b, 0, 0, 0);
   /** Scratch: high half of a 64-bit value returned by a helper. */
   hi = 0;
   /** The guest profiler, when one is attached (the TRACK op reports calls and returns to it). */

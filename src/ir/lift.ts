@@ -161,8 +161,10 @@ function shift(l: Lifter, i: Insn): void {
   const size = i.ops[0].size;
   const count = i.ops[1].imm & (size === 8 ? 63 : 31);
   if (count === 0) {
-    // Still a memory access (it can fault), but nothing changes.
+    // Still a memory access (it can fault), but nothing changes, except that a 32-bit register
+    // destination is written and so has its upper half zeroed.
     if (l.isMem(0)) l.load(0);
+    else if (size === 4) l.store(0, l.load(0));
     return;
   }
   const k = i.mnem === 'shl' ? AluOp.SHL : i.mnem === 'shr' ? AluOp.SHR : AluOp.SAR;

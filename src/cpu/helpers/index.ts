@@ -15,7 +15,8 @@ import { INT_HELPERS } from './int.js';
 import { SSE_HELPERS } from './sse.js';
 import { X87_HELPERS } from './x87.js';
 import { SHIFT_HELPERS } from './shift.js';
+import { SEG_HELPERS } from './seg.js';
 
 export type Helper = (cpu: Cpu, insn: Insn) => void;
 
-export const HELPERS: Record<string, Helper> = { ...INT_HELPERS, ...SSE_HELPERS, ...X87_HELPERS, ...SHIFT_HELPERS };
+export const HELPERS: Record<string, Helper> = { ...INT_HELPERS, ...SSE_HELPERS, ...X87_HELPERS, ...SHIFT_HELPERS, ...SEG_HELPERS };

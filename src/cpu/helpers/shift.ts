@@ -18,7 +18,11 @@ function shiftBy(k: AluOp, cc: CcOp): Helper {
     const addr = op.kind === OpKind.Mem ? effAddr(cpu, insn) : 0;
     const lo = readOp(cpu, insn, 0);
     const hi = cpu.hi;
-    if (count === 0) return;
+    if (count === 0) {
+      // No flags change, but a 32-bit register destination is still written, zeroing its upper half.
+      if (size === 4 && op.kind !== OpKind.Mem) writeOpAt(cpu, insn, addr, 0, lo, 0);
+      return;
+    }
     let rl: number, rh = 0, sl: number, sh = 0, s2 = 0;
     if (size === 8) {
       rl = bin64(k, lo, hi, count, 0);
