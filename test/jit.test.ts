@@ -58,3 +58,26 @@ describe('translation cache', () => {
     expect(r.cpu.st.icount).toBe(ref.cpu.st.icount);
   });
 });
+
+describe('faults inside helpers', () => {
+  // A REP MOVS that runs off the end of the data mapping faults part-way: RCX, RSI and RDI must
+  // show the progress made (the helper wrote them to the state), not the values the compiled
+  // block held before it called the helper. Found by musl's memcpy under lazily mapped memory.
+  const src = `
+    mov rcx, rdx
+    shr rcx, 3
+    rep movsq`;
+  for (const mode of MODES) {
+    it(`keeps the state a faulting REP MOVS left (${mode})`, () => {
+      const r = runSnippet(src, mode, (cpu) => {
+        cpu.st.setReg(2, 8 * 100); // rdx: 100 qwords
+        cpu.st.setReg(6, 0x600000); // rsi
+        cpu.st.setReg(7, 0x610000 - 8 * 40); // rdi: 40 qwords before the end of the mapping
+      });
+      expect(r.end.vector).toBe(14);
+      expect(r.cpu.st.reg(1)).toBe(60);
+      expect(r.cpu.st.reg(7)).toBe(0x610000);
+      expect(r.cpu.st.reg(6)).toBe(0x600000 + 8 * 40);
+    });
+  }
+});

@@ -342,7 +342,10 @@ class Emitter {
         this.emit(this.writebackRegs());
         this.emit(this.flushFlags());
         this.flagsAt = 'state';
-        this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${this.base[this.bi] + i.k}]);`);
+        // While the helper runs, the state array holds the registers (a REP string helper that
+        // faults part-way has already advanced RCX/RSI/RDI there): the fault path must not
+        // overwrite them with the locals, hence `inHelper`.
+        this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; inHelper = 1; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${this.base[this.bi] + i.k}]); inHelper = 0;`);
         this.emit(this.reloadRegs());
         return;
       }
@@ -443,7 +446,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
     loads.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
   }
   const onFault: E.Statement[] = [
-    ...em.writebackRegs(),
+    ifStmt(expr`inHelper === 0`, em.writebackRegs()),
     ifStmt(expr`fop >= 0`, stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`),
     ...stmts`rt.faultAt(P[ip], ic + Q[ip]); throw e;`,
   ];
@@ -458,7 +461,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
     : (cases[0].consequent as E.Statement[]);
   const inner = fn(name, [], [
     letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip', 'ic', 'pc']),
-    ...stmts`let fop = -1, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
+    ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
     ...loads,
     tryCatch(body, 'e', onFault),
   ]);
