@@ -38,8 +38,11 @@ function fail(msg: string, status = 127): never {
 export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; args: string[] } {
   // Options end at the program path: everything after it belongs to the guest.
   const firstPositional = findProgramIndex(argv);
-  const ours = firstPositional < 0 ? argv : argv.slice(0, firstPositional);
-  const { values } = parseArgs({
+  // A bare --stats means text statistics; parseArgs needs the value spelled out.
+  const ours = (firstPositional < 0 ? argv : argv.slice(0, firstPositional)).map((a) => (a === '--stats' ? '--stats=text' : a));
+  let parsed;
+  try {
+    parsed = parseArgs({
     args: ours,
     allowPositionals: false,
     options: {
@@ -60,6 +63,10 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
       help: { type: 'boolean', short: 'h' },
     },
   });
+  } catch (e) {
+    fail(`${(e as Error).message}\n${USAGE}`, 2);
+  }
+  const { values } = parsed;
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     process.exit(0);
@@ -82,7 +89,8 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
     env.set(e.slice(0, eq), e.slice(eq + 1));
   }
   for (const u of values.U ?? []) env.delete(u);
-  const stats = values.stats === undefined ? (ours.includes('--stats') ? 'text' : '') : values.stats === 'json' ? 'json' : 'text';
+  if (values.stats !== undefined && values.stats !== 'text' && values.stats !== 'json') fail(`--stats takes text or json, not '${values.stats}'`, 2);
+  const stats = values.stats ?? '';
   return {
     prog: argv[firstPositional],
     args: argv.slice(firstPositional + 1),
