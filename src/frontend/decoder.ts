@@ -132,13 +132,16 @@ export function decode(fetch: FetchByte, addr: number): Insn {
   const candidates = ROWS_BY_OPCODE.get(map * 256 + b);
   if (!candidates) noSuchInstruction(c);
 
-  // Choose by mandatory prefix: the rep prefix if a row wants it, else 66, else none.
+  // Choose by mandatory prefix. For an SSE opcode (one with a 66 row) the last F2/F3, else 66,
+  // selects the form, and a missing form is #UD. Elsewhere F2/F3 select a form only where a row
+  // wants them (tzcnt, pause…) and are otherwise ignored, except by NP forms.
+  const sse = candidates.some((r) => r.prefix === 0x66);
   let prefix = 0;
-  if (rep && candidates.some((r) => r.prefix === rep)) prefix = rep;
-  else if (has66 && candidates.some((r) => r.prefix === 0x66)) prefix = 0x66;
-  let rows = candidates.filter((r) => r.prefix === prefix);
+  if (sse) prefix = rep || (has66 ? 0x66 : 0);
+  else if (rep && candidates.some((r) => r.prefix === rep)) prefix = rep;
+  let rows = candidates.filter((r) => r.prefix === prefix && !(r.np && (rep || has66)));
   if (rows.length === 0) noSuchInstruction(c);
-  if (prefix === 0x66) opSize16 = false;
+  if (sse && has66) opSize16 = false;
   if (prefix === rep && prefix) rep = 0;
 
   // 90: NOP unless REX.B makes it XCHG r8, rax.
@@ -255,7 +258,8 @@ function decodeOperand(
       return operand(OpKind.St, 10, rmReg & 7);
     case Loc.S: {
       const sreg = regField & 7;
-      if (sreg > 5) throw new CpuException(Vec.UD);
+      // There is no sixth or seventh segment register, and CS cannot be loaded by MOV.
+      if (sreg > 5 || (sreg === 1 && row.operands[0] === spec)) throw new CpuException(Vec.UD);
       return operand(OpKind.Seg, 2, sreg);
     }
     case Loc.C:

@@ -13,7 +13,8 @@
  *   operands: comma-separated specs (see OPERAND SPECS below), in Intel order (destination first).
  *   attributes: comma-separated: o64 (operand size defaults to 64 in long mode), f64 (always
  *     64), lock (LOCK allowed), rep (honours REP/REPE/REPNE), end (ends a basic block),
- *     undef=CF.OF… (flags the manuals leave undefined; masked in differential tests).
+ *     np (the manuals' NP: #UD with a 66/F2/F3 prefix), undef=CF.OF… (flags the manuals leave
+ *     undefined; masked in differential tests).
  *
  * OPERAND SPECS: a letter for where the operand comes from, then a size.
  *   E ModRM r/m (gpr or memory)   G ModRM reg (gpr)   M ModRM memory only   R ModRM r/m gpr only
@@ -66,6 +67,12 @@ export interface OpRow {
   lock: boolean;
   rep: boolean;
   end: boolean;
+  /**
+   * The manuals' NP: the form does not exist with a 66, F2 or F3 prefix (#UD). Set by the `np`
+   * attribute, and implied for unprefixed rows of an opcode that has a 66 row (an SSE opcode
+   * whose prefix selects the instruction).
+   */
+  np: boolean;
   /** RFLAGS bits left undefined by this instruction. */
   undef: number;
   text: string;
@@ -131,7 +138,7 @@ function parseRow(text: string, out: OpRow[]): void {
   const base: OpRow = {
     id: 0, prefix, map, opcode, ext, modrmExact, hasModrm, mod, plusR, cond: -1, mnem, operands,
     o64: attrs.includes('o64'), f64: attrs.includes('f64'), lock: attrs.includes('lock'), rep: attrs.includes('rep'),
-    end: attrs.includes('end'), undef, text,
+    end: attrs.includes('end'), np: attrs.includes('np'), undef, text,
   };
   if (plusCC) for (let cc = 0; cc < 16; cc++) out.push({ ...base, opcode: opcode + cc, cond: cc });
   else out.push(base);
@@ -141,6 +148,8 @@ function build(): OpRow[] {
   const rows: OpRow[] = [];
   for (const t of [...BASE_ROWS, ...SSE_ROWS, ...X87_ROWS]) parseRow(t, rows);
   rows.forEach((r, i) => (r.id = i));
+  const has66 = new Set(rows.filter((r) => r.prefix === 0x66).map((r) => r.map * 256 + r.opcode));
+  for (const r of rows) if (r.prefix === 0 && has66.has(r.map * 256 + r.opcode)) r.np = true;
   return rows;
 }
 

@@ -3,7 +3,9 @@
  */
 const ALU = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
 const SHIFT = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
-const SHIFT_UNDEF = 'undef=OF.AF';
+// OF is defined only for counts of one; a shift (not a rotate) leaves AF undefined for any
+// non-zero count, while rotates do not touch SF/ZF/AF/PF at all.
+const shiftUndef = (m: string, byOne: boolean) => (m.startsWith('ro') || m.startsWith('rc') ? (byOne ? '' : 'undef=OF') : byOne ? 'undef=AF' : 'undef=OF.AF');
 
 function aluRows(): string[] {
   const rows: string[] = [];
@@ -31,12 +33,12 @@ function shiftRows(): string[] {
   SHIFT.forEach((m, i) => {
     const name = m === 'sal' ? 'shl' : m;
     rows.push(
-      `C0 /${i} | ${name} | Eb,Ib | ${SHIFT_UNDEF}`,
-      `C1 /${i} | ${name} | Ev,Ib | ${SHIFT_UNDEF}`,
-      `D0 /${i} | ${name} | Eb,1 |`,
-      `D1 /${i} | ${name} | Ev,1 |`,
-      `D2 /${i} | ${name} | Eb,CL | ${SHIFT_UNDEF}`,
-      `D3 /${i} | ${name} | Ev,CL | ${SHIFT_UNDEF}`,
+      `C0 /${i} | ${name} | Eb,Ib | ${shiftUndef(m, false)}`,
+      `C1 /${i} | ${name} | Ev,Ib | ${shiftUndef(m, false)}`,
+      `D0 /${i} | ${name} | Eb,1 | ${shiftUndef(m, true)}`,
+      `D1 /${i} | ${name} | Ev,1 | ${shiftUndef(m, true)}`,
+      `D2 /${i} | ${name} | Eb,CL | ${shiftUndef(m, false)}`,
+      `D3 /${i} | ${name} | Ev,CL | ${shiftUndef(m, false)}`,
     );
   });
   return rows;
@@ -50,7 +52,8 @@ export const BASE_ROWS: string[] = [
   '89 /r | mov | Ev,Gv |',
   '8A /r | mov | Gb,Eb |',
   '8B /r | mov | Gv,Ev |',
-  '8C /r | mov | Ew,Sw |',
+  '8C /r !m | mov | Mw,Sw |',
+  '8C /r !r | mov | Rv,Sw |',
   '8E /r | mov | Sw,Ew |',
   '8D /r !m | lea | Gv,M |',
   'B0+r | mov | Zb,Ib |',
@@ -124,7 +127,7 @@ export const BASE_ROWS: string[] = [
   'F3 0F BC /r | tzcnt | Gv,Ev | undef=OF.SF.AF.PF',
   'F3 0F BD /r | lzcnt | Gv,Ev | undef=OF.SF.AF.PF',
   'F3 0F B8 /r | popcnt | Gv,Ev |',
-  '0F C8+r | bswap | Zy |',
+  '0F C8+r | bswap | Zv |',
   // stack
   '50+r | push | Zv | o64',
   '58+r | pop | Zv | o64',
@@ -178,7 +181,7 @@ export const BASE_ROWS: string[] = [
   '0F A2 | cpuid | |',
   '0F 31 | rdtsc | |',
   '0F 01 /=F9 | rdtscp | |',
-  '0F 01 /=D0 | xgetbv | |',
+  '0F 01 /=D0 | xgetbv | | np',
   '0F 0B | ud2 | | end',
   'F4 | hlt | | end',
   'CC | int3 | | end',
@@ -194,13 +197,13 @@ export const BASE_ROWS: string[] = [
   '0F 0D /1 !m | prefetchw | M |',
   'F3 0F 1E /=FA | endbr64 | |',
   'F3 0F 1E /=FB | endbr32 | |',
-  '0F AE /=E8 | lfence | |',
-  '0F AE /=F0 | mfence | |',
-  '0F AE /=F8 | sfence | |',
-  '0F AE /2 !m | ldmxcsr | Md |',
-  '0F AE /3 !m | stmxcsr | Md |',
-  '0F AE /0 !m | fxsave | M |',
-  '0F AE /1 !m | fxrstor | M |',
+  '0F AE /=E8 | lfence | | np',
+  '0F AE /=F0 | mfence | | np',
+  '0F AE /=F8 | sfence | | np',
+  '0F AE /2 !m | ldmxcsr | Md | np',
+  '0F AE /3 !m | stmxcsr | Md | np',
+  '0F AE /0 !m | fxsave | M | np',
+  '0F AE /1 !m | fxrstor | M | np',
   'F3 0F AE /0 !r | rdfsbase | Ry |',
   'F3 0F AE /1 !r | rdgsbase | Ry |',
   'F3 0F AE /2 !r | wrfsbase | Ry |',
