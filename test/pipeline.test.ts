@@ -74,3 +74,25 @@ describe('pipeline snippets agree in all modes and with the manuals', () => {
   });
 });
 void RDI;
+
+describe('segment registers in user mode', () => {
+  // The selectors Linux gives a 64-bit process: cs 0x33, ss 0x2b, data segments null.
+  const cases: [string, string, (r: ReturnType<typeof runSnippet>) => void][] = [
+    ['reads selectors, zero-extended', 'mov rax, -1\nmov eax, ss\nmov rbx, -1\nmov rbx, cs', (r) => {
+      expect(r.cpu.st.reg(0)).toBe(0x2b);
+      expect(r.cpu.st.reg(3)).toBe(0x33);
+    }],
+    ['pushes and pops FS', 'push 0\npop fs\npush fs\npop rax', (r) => expect(r.cpu.st.reg(0)).toBe(0)],
+    ['loads a valid selector and refuses another with #GP(selector)', 'mov ax, 0x2b\nmov ds, ax\nmov ax, 0x13\nmov es, ax', (r) => {
+      expect(r.end.vector).toBe(13);
+      expect(r.end.errorCode).toBe(0x10);
+    }],
+  ];
+  for (const [name, src, check] of cases)
+    for (const mode of MODES)
+      it(`${name} (${mode})`, () => {
+        const r = runSnippet(src, mode);
+        if (!name.includes('#GP')) expect(endedNormally(r, src), String(r.end)).toBe(true);
+        check(r);
+      });
+});

@@ -52,6 +52,17 @@ export class CpuException {
   }
 }
 
+/**
+ * A memory access to a non-canonical address: #GP(0), or #SS(0) when the access goes through
+ * the stack segment. Memory cannot tell which; the engine decides from the instruction
+ * (Engine.run), on this rare path.
+ */
+export class NonCanonical extends CpuException {
+  constructor(address: number) {
+    super(Vec.GP, 0, address);
+  }
+}
+
 /** Thrown by code that the emulator does not implement: the guest sees #UD, the log says why. */
 export class Unimplemented extends CpuException {
   constructor(readonly what: string) {

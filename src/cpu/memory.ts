@@ -12,13 +12,15 @@
  * onCodeWrite (the JIT cache's invalidation) when the store really touches translated bytes.
  * Data that merely shares a page with hot code pays the slow path but never loses the code.
  */
-import { CpuException, PfErr, Vec } from './exceptions.js';
+import { CpuException, NonCanonical, PfErr, Vec } from './exceptions.js';
 
 export const PAGE_SIZE = 4096;
 const PAGE_SHIFT = 12;
 const INV_PAGE = 1 / PAGE_SIZE;
 const TLB_SIZE = 4096;
 const TLB_MASK = TLB_SIZE - 1;
+/** 2^47: canonical addresses lie in [-2^47, 2^47). */
+const CANONICAL_LIMIT = 2 ** 47;
 /** Code-tracking granule: 64 bytes. */
 const GRANULE_SHIFT = 6;
 
@@ -157,6 +159,8 @@ export class Memory {
     const vpn = Math.floor(va * INV_PAGE);
     const e = this.pageMap.get(vpn);
     if (e === undefined || (e & access) !== access) {
+      // Addresses are 48-bit canonical: bits 63-47 all equal. Anything else never reaches paging.
+      if (va >= CANONICAL_LIMIT || va < -CANONICAL_LIMIT) throw new NonCanonical(va);
       const err = PfErr.U | (e === undefined ? 0 : PfErr.P) | (access & Prot.WRITE ? PfErr.W : 0) | (access & Prot.EXEC ? PfErr.I : 0);
       throw new CpuException(Vec.PF, err, va);
     }

@@ -126,3 +126,11 @@ export class CpuState {
     this.f64[ICOUNT_F64] = v;
   }
 }
+
+/**
+ * The x87 control word as loaded by FLDCW, FLDENV, FRSTOR, FXRSTOR and sigreturn: only the
+ * exception masks, precision, rounding and infinity control are writable; bit 6 reads as one.
+ */
+export function fpuControlWord(v: number): number {
+  return (v & 0x1f3f) | 0x40;
+}

@@ -6,7 +6,7 @@
  * the tag byte is FXSAVE's abridged form, which S.FPU_TAG already holds.
  */
 import type { Cpu } from '../cpu/cpu.js';
-import { S } from '../cpu/state.js';
+import { fpuControlWord, S } from '../cpu/state.js';
 
 export const FXSAVE_SIZE = 512;
 /** MXCSR bits the CPU implements (DAZ included); a restored image may not set others. */
@@ -34,7 +34,7 @@ export function saveFxsave(cpu: Cpu): Buffer {
 export function restoreFxsave(cpu: Cpu, b: Uint8Array): void {
   const s = cpu.s;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  s[S.FPU_CW] = dv.getUint16(0, true);
+  s[S.FPU_CW] = fpuControlWord(dv.getUint16(0, true));
   s[S.FPU_SW] = dv.getUint16(2, true);
   s[S.FPU_TAG] = b[4];
   s[S.MXCSR] = dv.getUint32(24, true) & MXCSR_MASK;

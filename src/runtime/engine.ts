@@ -13,7 +13,9 @@
  * instruction long.
  */
 import type { Cpu } from '../cpu/cpu.js';
-import { CpuException } from '../cpu/exceptions.js';
+import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
+import { decode } from '../frontend/decoder.js';
+import { OpKind, Seg } from '../frontend/insn.js';
 import { PAGE_SIZE, Prot } from '../cpu/memory.js';
 import { S } from '../cpu/state.js';
 import { disassemble } from '../frontend/disasm.js';
@@ -79,6 +81,11 @@ export interface EngineStats {
 
 /** Thrown when the guest has run past --max-insns. */
 export class InsnLimit extends Error {}
+
+/** Instructions whose implicit memory access is on the stack (non-canonical: #SS). */
+const STACK_OPS = new Set(['push', 'pop', 'call', 'ret', 'enter', 'leave', 'pushf', 'popf']);
+/** String instructions address DS:rSI / ES:rDI, never the stack segment. */
+const STRING_OPS = new Set(['movs', 'cmps', 'stos', 'lods', 'scas']);
 
 const JMP_CACHE = 4096;
 /** Dispatcher entries of a compiled block before it is recompiled as the head of a region. */
@@ -268,6 +275,29 @@ export class Engine {
    * an exception propagates (a CpuException with precise state, or InsnLimit).
    */
   run(): number {
+    try {
+      return this.dispatch();
+    } catch (e) {
+      if (e instanceof NonCanonical) throw this.nonCanonicalFault();
+      throw e;
+    }
+  }
+
+  /**
+   * A non-canonical access is #SS(0) when it goes through the stack segment (an RSP/RBP-based
+   * operand, or PUSH/POP/CALL/RET's own stack access), else #GP(0). RIP is the faulting
+   * instruction, which is decoded again to tell: rare, so nothing on the hot path pays.
+   */
+  private nonCanonicalFault(): CpuException {
+    const mem = this.cpu.mem;
+    const insn = decode((a) => mem.u8[mem.translateFetch(a)], this.cpu.st.rip);
+    const mem0 = insn.ops.some((o) => o.kind === OpKind.Mem);
+    const viaSS = mem0 && !STRING_OPS.has(insn.mnem) && (insn.base === 4 || insn.base === 5) && insn.seg !== Seg.FS && insn.seg !== Seg.GS;
+    const implicitStack = !mem0 && STACK_OPS.has(insn.mnem);
+    return new CpuException(viaSS || implicitStack ? Vec.SS : Vec.GP, 0);
+  }
+
+  private dispatch(): number {
     const cpu = this.cpu;
     const s = cpu.s;
     const st = cpu.st;

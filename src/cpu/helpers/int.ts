@@ -592,12 +592,12 @@ const popf: Helper = (cpu, insn) => {
 // ENTER
 
 /** Values ENTER pushes (saved frame pointers of outer levels), read before anything is written. */
-const enterFrames = new Int32Array(2 * 32);
-
 /**
  * ENTER imm16, imm8: push RBP, copy level-1 outer frame pointers from the old frame, push the
- * new frame pointer, set RBP, allocate imm16 bytes. All reads happen first and the whole
- * stack area is probed for writing, so a fault changes nothing.
+ * new frame pointer, set RBP, allocate imm16 bytes. The copies run in the hardware's order, one
+ * read then one push at a time, so a copy that reads a slot this ENTER has just pushed (RBP ==
+ * RSP) sees the pushed value. The stack area is probed for writing first and registers change
+ * only at the end, so a fault leaves the instruction restartable.
  */
 const enter: Helper = (cpu, insn) => {
   const size = insn.opSize;
@@ -607,16 +607,15 @@ const enter: Helper = (cpu, insn) => {
   const rsp = regAddr(cpu, Reg.RSP);
   const rbp = regAddr(cpu, Reg.RBP);
   const frame = rsp - size;
-  for (let i = 1; i < level; i++) {
-    enterFrames[2 * i] = readAt(cpu, rbp - i * size, size);
-    enterFrames[2 * i + 1] = cpu.hi;
-  }
   const pushes = level === 0 ? 1 : level + 1;
   const lowest = rsp - pushes * size;
   cpu.mem.translate(lowest, Prot.WRITE);
   cpu.mem.translate(rsp - 1, Prot.WRITE);
   writeAt(cpu, frame, size, s[2 * Reg.RBP], s[2 * Reg.RBP + 1]);
-  for (let i = 1; i < level; i++) writeAt(cpu, frame - i * size, size, enterFrames[2 * i], enterFrames[2 * i + 1]);
+  for (let i = 1; i < level; i++) {
+    const lo = readAt(cpu, rbp - i * size, size);
+    writeAt(cpu, frame - i * size, size, lo, cpu.hi);
+  }
   if (level > 0) writeAt(cpu, lowest, size, frame | 0, Math.floor(frame / TWO32) | 0);
   if (size === 2) writeGpr(cpu, Reg.RBP, 2, false, frame);
   else setReg64(cpu, Reg.RBP, frame);

@@ -22,7 +22,7 @@ import { CpuException, Vec } from '../exceptions.js';
 import { setOszapc } from '../flags.js';
 import { Prot } from '../memory.js';
 import { effAddr, readOp, writeGpr, writeOp, xmmIndex } from '../operands.js';
-import { F, S } from '../state.js';
+import { F, fpuControlWord, S } from '../state.js';
 import { type Insn, OpKind } from '../../frontend/insn.js';
 import type { Helper } from './index.js';
 
@@ -1136,7 +1136,7 @@ const fxrstor: Helper = (cpu, insn) => {
   for (let i = 0; i < FX_WORDS; i++) fxImage[i] = cpu.mem.read32(a + 4 * i);
   checkMxcsr(fxImage[6]);
   const s = cpu.s;
-  s[S.FPU_CW] = fxImage[0] & 0xffff;
+  s[S.FPU_CW] = fpuControlWord(fxImage[0]);
   s[S.FPU_SW] = (fxImage[0] >>> 16) & 0xffff;
   s[S.FPU_TAG] = fxImage[1] & 0xff;
   s[S.MXCSR] = fxImage[6];

@@ -23,7 +23,7 @@ import type { Cpu } from '../cpu.js';
 import { cond, setOszapc } from '../flags.js';
 import { Prot } from '../memory.js';
 import { effAddr, writeGpr } from '../operands.js';
-import { F, S } from '../state.js';
+import { F, fpuControlWord, S } from '../state.js';
 import * as sf from '../softfloat80.js';
 import { Cls, Cmp, fp, Fx, INDEFINITE_HI, INDEFINITE_SE } from '../softfloat80.js';
 import { type Insn, OpKind } from '../../frontend/insn.js';
@@ -318,15 +318,15 @@ function fcmov(cc: number): Helper {
     const s = cpu.s;
     begin(s);
     const i = insn.ops[1].reg;
-    if (cond(cpu, cc)) {
-      if (isEmpty(s, i)) {
-        stackFault(false);
-        setIndefinite();
-        writeStResult(s, 0);
-      } else {
-        loadSt(s, i);
-        writeSt(s, 0, srcSe, srcHi, srcLo);
-      }
+    // Both registers are checked whatever the condition (as hardware does): an empty one is a
+    // stack underflow whose masked response puts the indefinite NaN in ST0.
+    if (isEmpty(s, 0) || isEmpty(s, i)) {
+      stackFault(false);
+      setIndefinite();
+      writeStResult(s, 0);
+    } else if (cond(cpu, cc)) {
+      loadSt(s, i);
+      writeSt(s, 0, srcSe, srcHi, srcLo);
     }
     commit(s, 0);
   };
@@ -671,7 +671,7 @@ const fnstcw: Helper = (cpu, insn) => cpu.mem.write16(effAddr(cpu, insn), cpu.s[
 
 const fldcw: Helper = (cpu, insn) => {
   const s = cpu.s;
-  s[S.FPU_CW] = cpu.mem.read16(effAddr(cpu, insn)) | 0x40; // bit 6 reads as one
+  s[S.FPU_CW] = fpuControlWord(cpu.mem.read16(effAddr(cpu, insn)));
   summarize(s);
 };
 
@@ -722,13 +722,14 @@ function writeEnv(cpu: Cpu, a: number, bytes: number): void {
   let tag = 0;
   for (let p = 0; p < 8; p++) tag |= fullTag(s, p) << (2 * p);
   const m = cpu.mem;
-  // We keep no last-instruction/operand pointers: FIP, FCS:FOP, FDP read as zero, FDS as 0.
+  // We keep no last-instruction/operand pointers: FIP, FCS:FOP, FDP, FDS read as zero. In the
+  // 32-bit layout the unused upper halves of CW, SW, TW and FDS read as ones, as AMD stores them.
   const fields = envFields;
   fields[0] = s[S.FPU_CW];
   fields[1] = s[S.FPU_SW];
   fields[2] = tag;
   if (bytes === 14) for (let i = 0; i < 7; i++) m.write16(a + 2 * i, fields[i]);
-  else for (let i = 0; i < 7; i++) m.write32(a + 4 * i, i === 3 || i === 5 ? fields[i] : fields[i] | 0xffff0000);
+  else for (let i = 0; i < 7; i++) m.write32(a + 4 * i, i < 3 || i === 6 ? fields[i] | 0xffff0000 : fields[i]);
 }
 
 /** Read an environment image; the caller stores it with applyEnv once nothing can fault. */
@@ -743,7 +744,7 @@ function readEnv(cpu: Cpu, a: number, bytes: number): void {
 }
 
 function applyEnv(s: Int32Array): void {
-  s[S.FPU_CW] = envCw | 0x40;
+  s[S.FPU_CW] = fpuControlWord(envCw);
   s[S.FPU_SW] = envSw;
   let abridged = 0;
   for (let p = 0; p < 8; p++) if (((envTag >> (2 * p)) & 3) !== 3) abridged |= 1 << p;
