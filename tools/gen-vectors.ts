@@ -326,7 +326,7 @@ const F64_EDGES: [number, number][] = [
 ];
 
 /** 16 bytes for an XMM register, lanes as the operand's element view suggests. */
-function xmmValue(rng: Rng, view: string): string {
+export function xmmValue(rng: Rng, view: string): string {
   const words: number[] = [];
   for (let i = 0; i < 4; i++) words.push(rng.u32());
   if (view === 'ss' || view === 'ps' || view === 'd') {
