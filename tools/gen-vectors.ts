@@ -27,7 +27,7 @@ import { HELPERS } from '../src/cpu/helpers/index.js';
 import { REG_NAMES64 } from '../src/cpu/state.js';
 import { decode } from '../src/frontend/decoder.js';
 import { disassemble } from '../src/frontend/disasm.js';
-import { Loc, type OpRow, type OperandSpec, ROWS } from '../src/frontend/table.js';
+import { Loc, type OpRow, type OperandSpec, ROWS, operandBytes } from '../src/frontend/table.js';
 import { LOWERINGS } from '../src/ir/lift.js';
 import {
   CODE, DATA, GUEST_RSP, NO_FAULT, TIMEOUT, type MachineState, type Outcome, defaultState, outcomeColumn, runNative, writeColumn,
@@ -147,20 +147,6 @@ export interface FormSpec {
   rep: number;
 }
 
-function sizeOf(code: string, opSize: number): number {
-  switch (code) {
-    case 'b': return 1;
-    case 'w': return 2;
-    case 'd': case 'ss': return 4;
-    case 'q': case 'sd': return 8;
-    case 'v': return opSize;
-    case 'z': return opSize === 2 ? 2 : 4;
-    case 'y': return opSize === 8 ? 8 : 4;
-    case 'x': case 'dq': case 'ps': case 'pd': return 16;
-    case 't': return 10;
-  }
-  return 0;
-}
 
 /** Operand sizes a row can be encoded with. */
 export function sizesOf(row: OpRow): number[] {
@@ -198,7 +184,7 @@ export function encode(f: FormSpec, at: number): Uint8Array {
     if (o.loc === Loc.G || o.loc === Loc.V || o.loc === Loc.S || o.loc === Loc.C || o.loc === Loc.D) regField = r;
     else if (o.loc === Loc.Z) plusR = r;
     else if (isRm(o) && !f.mem) rm = r;
-    if ((o.loc === Loc.G || o.loc === Loc.Z || o.loc === Loc.E || o.loc === Loc.R) && sizeOf(o.size, f.opSize) === 1 && r >= 4 && r < 8 && f.rex) rex |= 0x40;
+    if ((o.loc === Loc.G || o.loc === Loc.Z || o.loc === Loc.E || o.loc === Loc.R) && operandBytes(o.size, f.opSize) === 1 && r >= 4 && r < 8 && f.rex) rex |= 0x40;
   });
   if (regField & 8) rex |= 4;
   if (rm & 8 || plusR & 8) rex |= 1;
@@ -236,7 +222,7 @@ export function encode(f: FormSpec, at: number): Uint8Array {
   }
   row.operands.forEach((o, i) => {
     if (o.loc === Loc.I || o.loc === Loc.Is || o.loc === Loc.J) {
-      const size = o.loc === Loc.Is || (o.loc === Loc.J && o.size === 'b') ? 1 : o.loc === Loc.J ? 4 : Math.min(sizeOf(o.size, f.opSize), o.size === 'v' ? 8 : 4);
+      const size = o.loc === Loc.Is || (o.loc === Loc.J && o.size === 'b') ? 1 : o.loc === Loc.J ? 4 : Math.min(operandBytes(o.size, f.opSize), o.size === 'v' ? 8 : 4);
       pushLe(out, f.imms[i], size);
     } else if (o.loc === Loc.O) pushLe(out, f.imms[i], 8);
   });
@@ -396,13 +382,13 @@ export function makeForms(row: OpRow, opSize: number, shape: 'reg' | 'mem' | 'sa
     regs[ei] = regs[gi];
   }
   // Legacy byte registers AH..BH only where no operand needs REX.
-  const byteRegs = row.operands.some((o, i) => sizeOf(o.size, opSize) === 1 && [Loc.G, Loc.E, Loc.Z, Loc.R].includes(o.loc) && regs[i] >= 4);
+  const byteRegs = row.operands.some((o, i) => operandBytes(o.size, opSize) === 1 && [Loc.G, Loc.E, Loc.Z, Loc.R].includes(o.loc) && regs[i] >= 4);
   const rex = useRex && byteRegs;
   if (shape === 'mem' || shape === 'lock') {
     const mode = rng.pick(['disp8', 'sib', 'rip', 'abs'] as const);
     const baseR = pickReg();
     const indexR = mode === 'sib' ? pickReg() : -1;
-    const width = Math.max(8, ...row.operands.map((o) => sizeOf(o.size, opSize)));
+    const width = Math.max(8, ...row.operands.map((o) => operandBytes(o.size, opSize)));
     // Mostly aligned, sometimes not; always inside the scratch page.
     const off = 0x100 + (rng.chance(0.7) ? 0 : rng.below(width));
     mem = memSpec(rng, mode, baseR, indexR, DATA + off);
@@ -462,7 +448,7 @@ function inputColumns(f: FormSpec, code: Uint8Array): [string, (rng: Rng) => str
   const targets = (rng: Rng) => (rng.chance(0.5) ? end : end - MARKER.length).toString(16);
   const isBranchTarget = row.mnem === 'jmp' || row.mnem === 'call';
   row.operands.forEach((o, i) => {
-    const size = sizeOf(o.size, f.opSize);
+    const size = operandBytes(o.size, f.opSize);
     if ([Loc.G, Loc.Z].includes(o.loc) || ([Loc.E, Loc.R].includes(o.loc) && !f.mem)) {
       const r = f.regs[i];
       const legacyHigh = size === 1 && !f.rex && r >= 4 && r < 8;
@@ -476,7 +462,7 @@ function inputColumns(f: FormSpec, code: Uint8Array): [string, (rng: Rng) => str
   for (const n of IMPLICIT[row.mnem] ?? []) gpr(REG_NAMES64.indexOf(n), f.opSize);
   if (f.mem || row.operands.some((o) => o.loc === Loc.O)) {
     const target = f.mem ? f.mem.target : DATA + 0x100;
-    const width = Math.max(1, ...row.operands.map((o) => (isRm(o) || o.loc === Loc.O ? sizeOf(o.size, f.opSize) || 16 : 0)));
+    const width = Math.max(1, ...row.operands.map((o) => (isRm(o) || o.loc === Loc.O ? operandBytes(o.size, f.opSize) || 16 : 0)));
     const bytes = Math.max(width, 8);
     const view = row.operands.find((o) => o.loc === Loc.W)?.size;
     cols.set(`m${target.toString(16)}:${bytes}`, isBranchTarget
@@ -540,7 +526,7 @@ export function caseUndefined(f: FormSpec, init: MachineState, inCols: string[],
   if (f.row.operands.length < 2) return { cols: [], flags: 0 };
   const val = (i: number) => {
     const o = f.row.operands[i];
-    const size = sizeOf(o.size, f.opSize);
+    const size = operandBytes(o.size, f.opSize);
     let hex: string;
     if (f.mem && [Loc.E, Loc.M].includes(o.loc)) hex = inVals[inCols.findIndex((c) => c[0] === 'm')].match(/../g)!.reverse().join('');
     else if (o.loc === Loc.Fixed) hex = inVals[inCols.indexOf(REG_NAMES64[o.fixedReg])] ?? '0';
@@ -557,7 +543,7 @@ export function caseUndefined(f: FormSpec, init: MachineState, inCols: string[],
   if ((m === 'bsf' || m === 'bsr') && val(1) === 0) return { cols: destCol ? [destCol] : [], flags: 0 };
   // SHL/SHR by a count >= the operand width (8/16-bit forms): CF is undefined.
   if ((m === 'shl' || m === 'shr') && f.row.operands[1].loc !== Loc.One) {
-    const bits = sizeOf(dest.size, f.opSize) * 8;
+    const bits = operandBytes(dest.size, f.opSize) * 8;
     const count = val(1) & (bits === 64 ? 63 : 31);
     if (count >= bits) return { cols: [], flags: 0x1 | 0x800 };
   }

@@ -10,7 +10,7 @@
  */
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { BASE_NONE, type Insn, OpKind, type Operand, Seg } from './insn.js';
-import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE } from './table.js';
+import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE, operandBytes } from './table.js';
 
 export type FetchByte = (addr: number) => number;
 
@@ -61,22 +61,6 @@ function noSuchInstruction(c: Cursor): never {
   throw new Unimplemented(`unknown or unsupported instruction at 0x${c.start.toString(16)}: ${hex(shown)}`);
 }
 
-/** Resolve an operand-size letter to bytes. */
-function sizeOf(code: string, opSize: number): number {
-  switch (code) {
-    case 'b': return 1;
-    case 'w': return 2;
-    case 'd': case 'ss': return 4;
-    case 'q': case 'sd': return 8;
-    case 'v': return opSize;
-    case 'z': return opSize === 2 ? 2 : 4;
-    case 'y': return opSize === 8 ? 8 : 4;
-    case 'x': case 'dq': case 'ps': case 'pd': return 16;
-    case 't': return 10;
-    case '': return 0;
-  }
-  throw new Error(`decoder: unknown size code '${code}'`);
-}
 
 function operand(kind: OpKind, size: number, reg = 0, hi8 = false, imm = 0, immHi = 0): Operand {
   return { kind, size, reg, hi8, imm, immHi };
@@ -228,7 +212,7 @@ export function decode(fetch: FetchByte, addr: number): Insn {
 function decodeOperand(
   c: Cursor, insn: Insn, row: OpRow, spec: OperandSpec, opcode: number, rmIsReg: boolean, rmReg: number, regField: number, rex: number,
 ): Operand {
-  const size = sizeOf(spec.size, insn.opSize);
+  const size = operandBytes(spec.size, insn.opSize);
   const gpr = (r: number, sz: number): Operand => {
     // Without REX, byte registers 4-7 are AH, CH, DH, BH.
     if (sz === 1 && !rex && r >= 4 && r < 8) return operand(OpKind.Reg, 1, r - 4, true);

@@ -88,6 +88,23 @@ const FIXED: Record<string, [number, 'gpr' | 'st' | 'seg', string]> = {
   ST0: [0, 'st', 't'], FS: [4, 'seg', 'w'], GS: [5, 'seg', 'w'],
 };
 
+/** Bytes of an operand with size code `code` at operand size `opSize` (0 for no size). */
+export function operandBytes(code: string, opSize: number): number {
+  switch (code) {
+    case 'b': return 1;
+    case 'w': return 2;
+    case 'd': case 'ss': return 4;
+    case 'q': case 'sd': return 8;
+    case 'v': return opSize;
+    case 'z': return opSize === 2 ? 2 : 4;
+    case 'y': return opSize === 8 ? 8 : 4;
+    case 'x': case 'ps': case 'pd': return 16;
+    case 't': return 10;
+    case '': return 0;
+  }
+  throw new Error(`opcode table: unknown size code '${code}'`);
+}
+
 function parseOperand(t: string): OperandSpec {
   const fixed = FIXED[t];
   if (fixed) return { loc: Loc.Fixed, size: fixed[2], fixedReg: fixed[0], fixedKind: fixed[1], text: t };
@@ -98,6 +115,7 @@ function parseOperand(t: string): OperandSpec {
     E: Loc.E, G: Loc.G, M: Loc.M, R: Loc.R, I: Loc.I, Is: Loc.Is, J: Loc.J, O: Loc.O, Z: Loc.Z, V: Loc.V,
     W: Loc.W, U: Loc.U, N: Loc.N, S: Loc.S, C: Loc.C, D: Loc.D, X: Loc.X, Y: Loc.Y,
   };
+  operandBytes(m[2], 4); // reject unknown size codes when the table is built
   return { loc: locs[m[1]], size: m[2], fixedReg: 0, fixedKind: '', text: t };
 }
 

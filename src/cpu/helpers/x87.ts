@@ -169,6 +169,13 @@ function setIndefinite(): void {
   fp.lo = 0;
 }
 
+/** Stack underflow with the masked response: IE and SF, and the indefinite NaN in ST0. */
+function underflowIntoSt0(s: Int32Array): void {
+  stackFault(false);
+  setIndefinite();
+  writeStResult(s, 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Loads and stores
 
@@ -321,9 +328,7 @@ function fcmov(cc: number): Helper {
     // Both registers are checked whatever the condition (as hardware does): an empty one is a
     // stack underflow whose masked response puts the indefinite NaN in ST0.
     if (isEmpty(s, 0) || isEmpty(s, i)) {
-      stackFault(false);
-      setIndefinite();
-      writeStResult(s, 0);
+      underflowIntoSt0(s);
     } else if (cond(cpu, cc)) {
       loadSt(s, i);
       writeSt(s, 0, srcSe, srcHi, srcLo);
@@ -393,9 +398,7 @@ function signOp(clear: boolean): Helper {
     const s = cpu.s;
     begin(s);
     if (isEmpty(s, 0)) {
-      stackFault(false);
-      setIndefinite();
-      writeStResult(s, 0);
+      underflowIntoSt0(s);
     } else {
       const k = stIndex(s, 0);
       s[k + 2] = clear ? s[k + 2] & 0x7fff : s[k + 2] ^ 0x8000;
@@ -437,9 +440,7 @@ const fxtract: Helper = (cpu) => {
   const s = cpu.s;
   begin(s);
   if (isEmpty(s, 0)) {
-    stackFault(false);
-    setIndefinite();
-    writeStResult(s, 0);
+    underflowIntoSt0(s);
     push(s, fp.se, fp.hi, fp.lo);
   } else {
     loadSt(s, 0);
@@ -576,9 +577,7 @@ function transcendentalPush(first: (x: number) => number, second: ((x: number) =
     const s = cpu.s;
     begin(s);
     if (isEmpty(s, 0)) {
-      stackFault(false);
-      setIndefinite();
-      writeStResult(s, 0);
+      underflowIntoSt0(s);
       push(s, fp.se, fp.hi, fp.lo);
       return commit(s, 0);
     }
