@@ -24,6 +24,9 @@ import type { IrBlock, IrInsn } from '../ir/ir.js';
 import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
 import { expr, fn, ifStmt, letDecl, stmts, tryCatch, num, type Hole } from './js.js';
 import type { JitRuntime } from './runtime.js';
+import { type Insn, OpKind } from '../frontend/insn.js';
+import { SSE_HELPERS } from '../cpu/helpers/sse.js';
+import { X87_HELPERS } from '../cpu/helpers/x87.js';
 
 export type BlockFn = () => number;
 
@@ -46,10 +49,25 @@ const LOOP_BUDGET = 65536;
  */
 type FlagsAt = 'state' | 'locals' | 'dynamic';
 
+/**
+ * Does a helper leave every general register alone? True for SSE and x87 helpers without a
+ * general-register operand (their memory operands only read the address registers).
+ */
+function touchesNoGpr(insn: Insn): boolean {
+  return (insn.mnem in SSE_HELPERS || insn.mnem in X87_HELPERS) && insn.ops.every((o) => o.kind !== OpKind.Reg);
+}
+
 class Emitter {
   body: E.Statement[] = [];
   readonly used = new Set<number>();
+  /** Registers some block of the unit writes. */
   readonly dirty = new Set<number>();
+  /**
+   * Registers whose local may differ from the state array at the current point: every written
+   * register at a block's start (another block may have run first), a register written since,
+   * and nothing right after a helper's spill. Exits and spills write back only these.
+   */
+  dirtyNow = new Set<number>();
   flagsAt: FlagsAt = 'state';
   /** The FLAGS insn whose values sit in the flag locals when flagsAt is 'locals'. */
   flagsInsn: IrInsn | null = null;
@@ -90,6 +108,7 @@ class Emitter {
     this.flagsInsn = null;
     this.lastIp = -1;
     this.body = [];
+    this.dirtyNow = new Set(this.dirty);
   }
 
   prefix(): string {
@@ -117,14 +136,26 @@ class Emitter {
     }
   }
 
+  /** Write back the registers that may differ from the state here. */
   writebackRegs(): E.Statement[] {
+    return this.writeback(this.dirtyNow);
+  }
+
+  /** Write back every register the unit writes (the fault path, which can come from anywhere). */
+  writebackAll(): E.Statement[] {
+    return this.writeback(this.dirty);
+  }
+
+  private writeback(regs: Set<number>): E.Statement[] {
     const out: E.Statement[] = [];
-    for (const r of this.dirty) out.push(...stmts`s[${2 * r}] = ${`r${r}l`}; s[${2 * r + 1}] = ${`r${r}h`};`);
+    for (const r of regs) out.push(...stmts`s[${2 * r}] = ${`r${r}l`}; s[${2 * r + 1}] = ${`r${r}h`};`);
     return out;
   }
 
-  reloadRegs(): E.Statement[] {
+  /** Reload registers a helper may have written (all, unless it touches no general register). */
+  reloadRegs(gprFree = false): E.Statement[] {
     const out: E.Statement[] = [];
+    if (gprFree) return out;
     for (const r of this.used) out.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
     return out;
   }
@@ -241,6 +272,7 @@ class Emitter {
         return this.emit(i.k ? stmts`${t(d)} = (${rl} >>> 8) & 0xff;` : stmts`${t(d)} = ${rl} & 0xff;`);
       }
       case Op.PUT: {
+        this.dirtyNow.add(i.reg);
         const rl = `r${i.reg}l`, rh = `r${i.reg}h`;
         if (i.size === 8) return this.emit(stmts`${rl} = ${t(i.a)}; ${rh} = ${h(i.a)};`);
         if (i.size === 4) return this.emit(stmts`${rl} = ${t(i.a)}; ${rh} = 0;`);
@@ -340,13 +372,14 @@ class Emitter {
         this.setIp(i.gi);
         const insn = this.blk.insns[i.k];
         this.emit(this.writebackRegs());
+        this.dirtyNow.clear();
         this.emit(this.flushFlags());
         this.flagsAt = 'state';
         // While the helper runs, the state array holds the registers (a REP string helper that
         // faults part-way has already advanced RCX/RSI/RDI there): the fault path must not
         // overwrite them with the locals, hence `inHelper`.
         this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; inHelper = 1; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${this.base[this.bi] + i.k}]); inHelper = 0;`);
-        this.emit(this.reloadRegs());
+        this.emit(this.reloadRegs(touchesNoGpr(insn)));
         return;
       }
       case Op.JUMP:
@@ -446,7 +479,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
     loads.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
   }
   const onFault: E.Statement[] = [
-    ifStmt(expr`inHelper === 0`, em.writebackRegs()),
+    ifStmt(expr`inHelper === 0`, em.writebackAll()),
     ifStmt(expr`fop >= 0`, stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`),
     ...stmts`rt.faultAt(P[ip], ic + Q[ip]); throw e;`,
   ];

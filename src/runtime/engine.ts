@@ -92,6 +92,19 @@ const JMP_CACHE = 4096;
 const REGION_AT = 64;
 /** Most blocks in one region. */
 const REGION_MAX = 24;
+/**
+ * Most IR ops in one region, a helper call counting as HELPER_COST (it spills and reloads the
+ * registers around it). V8 will not optimise a function past a bytecode size, and an
+ * unoptimised region is slower than the blocks it replaced: keep regions well below that.
+ */
+const REGION_MAX_COST = 1200;
+const HELPER_COST = 12;
+
+function unitCost(ir: IrBlock): number {
+  let c = 0;
+  for (const i of ir.code) c += i.op === Op.HELPER ? HELPER_COST : 1;
+  return c;
+}
 
 export class Engine {
   readonly rt: JitRuntime;
@@ -204,6 +217,7 @@ export class Engine {
   private formRegion(head: Block): void {
     const members: Block[] = [head];
     const seen = new Set<number>([head.vaddr]);
+    let cost = unitCost(head.ir);
     for (let i = 0; i < members.length && members.length < REGION_MAX; i++) {
       const code = members[i].ir.code;
       const last = code[code.length - 1];
@@ -212,7 +226,9 @@ export class Engine {
         if (seen.has(t) || members.length >= REGION_MAX) continue;
         seen.add(t);
         const b = this.blockAt(t);
-        if (b) members.push(b);
+        if (!b || cost + unitCost(b.ir) > REGION_MAX_COST) continue;
+        cost += unitCost(b.ir);
+        members.push(b);
       }
     }
     // Worth it only when control comes back into the region from inside it.
