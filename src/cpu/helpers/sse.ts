@@ -495,6 +495,15 @@ let flags = 0;
 let rc: Rc = Rc.NEAREST;
 let daz = false;
 let ftz = false;
+/**
+ * True while a double-precision lane runs with round-to-nearest, no FTZ, and PE both already
+ * recorded and masked: then a normal result's rounding error changes neither its bits nor any
+ * flag, and the exact-error computation (the costly part of every FP lane) can be skipped.
+ */
+let skipErr = false;
+let peSettled = false;
+/** The smallest normal double: below it the error decides underflow, so it is always computed. */
+const MIN_NORMAL64 = 2.2250738585072014e-308;
 
 function beginFp(cpu: Cpu): void {
   const m = cpu.s[S.MXCSR];
@@ -502,6 +511,8 @@ function beginFp(cpu: Cpu): void {
   rc = (m >> Mx.RC_SHIFT) & 3;
   daz = (m & Mx.DAZ) !== 0;
   ftz = (m & Mx.FTZ) !== 0;
+  peSettled = rc === Rc.NEAREST && !ftz && (m & Mx.PE) !== 0 && ((m >> Mx.MASK_SHIFT) & Mx.PE) !== 0;
+  skipErr = false;
 }
 
 /** Record the flags; an unmasked exception raises #XM before the destination is written. */
@@ -573,6 +584,7 @@ function exactMul(x: number, y: number): number {
   if (x === 0 || y === 0 || !isFinite(x) || !isFinite(y)) return (errSign = 0), d;
   const neg = x < 0 !== y < 0;
   if (!isFinite(d)) return (errSign = neg ? 1 : -1), d;
+  if (skipErr && Math.abs(d) >= MIN_NORMAL64) return (errSign = 0), d;
   const ex = exponentOf(x);
   const ey = exponentOf(y);
   const xs = scale(Math.abs(x), -ex);
@@ -589,6 +601,7 @@ function exactDiv(x: number, y: number): number {
   if (x === 0 || y === 0 || !isFinite(x) || !isFinite(y)) return (errSign = 0), d;
   const neg = x < 0 !== y < 0;
   if (!isFinite(d)) return (errSign = neg ? 1 : -1), d;
+  if (skipErr && Math.abs(d) >= MIN_NORMAL64) return (errSign = 0), d;
   const ex = exponentOf(x);
   const ey = exponentOf(y);
   const xs = scale(Math.abs(x), -ex);
@@ -603,6 +616,7 @@ function exactDiv(x: number, y: number): number {
 function exactSqrt(x: number): number {
   const d = Math.sqrt(x);
   if (x <= 0 || !isFinite(x)) return (errSign = 0), d;
+  if (skipErr) return (errSign = 0), d; // a square root of a positive double is never tiny
   let e = exponentOf(x);
   e -= e & 1;
   const xs = scale(x, -e);
@@ -814,7 +828,10 @@ function lane64(body: LaneBody, k: number, alo: number, ahi: number, blo: number
   denB = isDenormal64(blo, bhi);
   xa = f64(alo, ahi);
   xb = f64(blo, bhi);
-  switch (body(k)) {
+  skipErr = peSettled;
+  const out = body(k);
+  skipErr = false;
+  switch (out) {
     case Out.VALUE: return roundTo64(outValue, errSign);
     case Out.QUIET_A: return void ((rLo = alo), (rHi = ahi | QUIET64_HI));
     case Out.QUIET_B: return void ((rLo = blo), (rHi = bhi | QUIET64_HI));
