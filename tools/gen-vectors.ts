@@ -89,6 +89,9 @@ export function executes(row: OpRow): boolean {
   return !!(LOWERINGS[row.mnem] || HELPERS[row.mnem]) && !SKIP[row.mnem] && !touchesSegments(row);
 }
 
+/** MXCSR inputs of FP forms: default twice, PE set twice, RD, RU, RZ, FTZ, DAZ, all unmasked, IE unmasked. */
+const MXCSR_VALUES = ['1f80', '1f80', '1fa0', '1fa0', '3f80', '5f80', '7f80', '9f80', '1fc0', '0000', '1f00'];
+
 /** Registers an instruction reads or writes without naming them (beyond its operand list). */
 const IMPLICIT: Record<string, string[]> = {
   mul: ['rax', 'rdx'], imul1: ['rax', 'rdx'], div: ['rax', 'rdx'], idiv: ['rax', 'rdx'],
@@ -469,6 +472,10 @@ function inputColumns(f: FormSpec, code: Uint8Array): [string, (rng: Rng) => str
       ? (rng) => bytesFromHex(targets(rng), 8)
       : view ? (rng) => xmmValue(rng, view).match(/../g)!.reverse().join('').slice(0, 2 * bytes) : (rng) => bytesValue(rng, bytes, width));
   }
+  // Floating-point SSE forms run under varied MXCSR: each rounding mode, FTZ, DAZ, sticky PE
+  // already set, and unmasked exceptions (which the hardware turns into #XM).
+  if (group(row) === 'sse' && (row.operands.some((o) => ['ss', 'sd', 'ps', 'pd'].includes(o.size)) || row.mnem.startsWith('cvt')))
+    cols.set('mxcsr', (rng) => rng.pick(MXCSR_VALUES));
   // Instruction-specific inputs: string pointers and counts, loop counts, stack contents.
   const m = row.mnem;
   if (STRING.has(m)) {
