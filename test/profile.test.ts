@@ -1,10 +1,10 @@
 /**
  * The guest profiler end to end: `svmjit profile` on a guest whose time is known to go mostly
  * into one function must attribute most samples to that function, by its ELF symbol name, in
- * all three output files. And the 0x flamegraph of svmjit itself (`npm run flame`) shows compiled
- * units under guest names.
+ * all three output files. And the 0x flamegraph of svmjit itself (`npm run flame`) and the perf
+ * map (`--perfmap`) show compiled units under guest names.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +56,23 @@ describe('svmjit profile', () => {
       expect(names).toMatch(/guest:\/\/(blk|rgn)_hot_spin_0x[0-9a-f]+/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('--perfmap: /tmp/perf-<pid>.map names compiled units after guest symbols', async () => {
+    const prog = await compileIfStale(path.join(REPO_ROOT, 'test/profile/hot.c'), path.join(TEST_BUILD_DIR, 'profile/hot'), benchBuild());
+    const r = spawnSync('node', [CLI, 'run', '--perfmap', prog], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^[0-9a-f]+$/);
+    const m = /svmjit: perf map (\/tmp\/perf-\d+\.map)/.exec(r.stderr);
+    expect(m, r.stderr).not.toBeNull();
+    try {
+      // perf's format: "<start hex> <size hex> <name>", one line per compiled function.
+      const lines = fs.readFileSync(m![1], 'utf8').split('\n').filter((l) => /guest:\/\/(blk|rgn)_hot_spin/.test(l));
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines[0]).toMatch(/^[0-9a-f]+ [0-9a-f]+ \S/);
+    } finally {
+      fs.rmSync(m![1], { force: true });
     }
   });
 });

@@ -5,7 +5,9 @@
  * Flags follow qemu-user and Blink where they overlap (-d, -D, -E, -U, --strace, --one-insn-per-tb).
  * Every user-facing failure is one line on stderr and a status, never a JS stack trace.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -28,7 +30,8 @@ options:
   --jit-threshold N     executions before a block is compiled (default 2)
   --verify-js           re-parse every emitted block with acorn (debug)
   --profile             sample the guest: write <prog>.svmjit.{folded,cpuprofile,svg}
-  --profile-dir DIR     where profiles go (default: the current directory)`;
+  --profile-dir DIR     where profiles go (default: the current directory)
+  --perfmap             write /tmp/perf-<pid>.map so Linux perf names compiled guest code`;
 
 function fail(msg: string, status = 127): never {
   process.stderr.write(`svmjit: ${msg}\n`);
@@ -60,6 +63,7 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
       'verify-js': { type: 'boolean' },
       profile: { type: 'boolean' },
       'profile-dir': { type: 'string' },
+      perfmap: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -130,6 +134,16 @@ function main(): void {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'run' || cmd === 'profile') {
     const { opts, prog, args } = parseRunArgs(rest);
+    const programAt = findProgramIndex(rest);
+    if (rest.slice(0, programAt < 0 ? rest.length : programAt).includes('--perfmap')) {
+      // V8 writes /tmp/perf-<pid>.map itself under --perf-basic-prof, naming each compiled unit
+      // by its function (blk_<symbol>_<offset> / rgn_…) and script (guest://…): run again under it.
+      if (!process.execArgv.includes('--perf-basic-prof')) {
+        const child = spawnSync(process.execPath, ['--perf-basic-prof', ...process.execArgv, process.argv[1], cmd, ...rest], { stdio: 'inherit' });
+        process.exit(child.status ?? 128 + (child.signal ? osConstants.signals[child.signal] : 0));
+      }
+      process.on('exit', () => process.stderr.write(`svmjit: perf map /tmp/perf-${process.pid}.map\n`));
+    }
     if (cmd === 'profile' && !opts.profileDir) opts.profileDir = '.';
     process.exitCode = runProgram(prog, args, opts);
     return;
