@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import os, { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -139,7 +139,11 @@ function main(): void {
       // V8 writes /tmp/perf-<pid>.map itself under --perf-basic-prof, naming each compiled unit
       // by its function (blk_<symbol>_<offset> / rgn_…) and script (guest://…): run again under it.
       if (!process.execArgv.includes('--perf-basic-prof')) {
-        const child = spawnSync(process.execPath, ['--perf-basic-prof', ...process.execArgv, process.argv[1], cmd, ...rest], { stdio: 'inherit' });
+        // The flag also makes V8 keep an isolate log; send it to a temporary file, not the cwd.
+        const v8log = path.join(os.tmpdir(), `svmjit-v8-${process.pid}.log`);
+        const flags = ['--perf-basic-prof', `--logfile=${v8log}`, '--no-logfile-per-isolate'];
+        const child = spawnSync(process.execPath, [...flags, ...process.execArgv, process.argv[1], cmd, ...rest], { stdio: 'inherit' });
+        fs.rmSync(v8log, { force: true });
         process.exit(child.status ?? 128 + (child.signal ? osConstants.signals[child.signal] : 0));
       }
       process.on('exit', () => process.stderr.write(`svmjit: perf map /tmp/perf-${process.pid}.map\n`));
