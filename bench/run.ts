@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: how fast svmjit runs real programs, next to native. Builds the CPU-bound C
  * programs in bench/programs/ with musl-gcc -static -O2, then for each program runs it natively,
- * under `svmjit run --no-jit` and under the JIT, alternating the three within each round so that
+ * under qemu-x86_64 when it is installed, under `svmjit run --no-jit` and under the JIT, alternating them within each round so that
  * machine noise (thermal state, other load) hits all of them alike. Reports medians of wall time
  * measured from outside the process (what a user waits for, start-up included), guest
  * instruction counts from `--stats=json`, MIPS and ratios, and writes bench/results/latest.json
@@ -26,6 +26,14 @@ const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 /** The two programs --quick keeps: one integer, one floating point. */
 const QUICK_PROGRAMS = ['integer', 'nbody'];
 const STATS_PREFIX = 'svmjit-stats: ';
+/** qemu-x86_64 (user-mode QEMU, the tool a user would otherwise pick), when it is installed. */
+const QEMU = (() => {
+  try {
+    return execFileSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).trim() || '';
+  } catch {
+    return '';
+  }
+})();
 /** A hung run should end the benchmark, not the patience of whoever started it. */
 const RUN_TIMEOUT_MS = 30 * 60_000;
 
@@ -45,6 +53,10 @@ interface Row {
   jitMips: number;
   jitOverNative: number;
   noJitOverJit: number;
+  /** qemu-x86_64 (user mode) median wall time, NaN when qemu is not installed. */
+  qemuMs: number;
+  /** svmjit JIT time / qemu time. */
+  jitOverQemu: number;
   compileShare: number;
   /** Empty when every run matched the native output; otherwise why the row is WRONG. */
   wrong: string;
@@ -80,7 +92,7 @@ function gitCommit(): string {
 const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
 function markdownTable(rows: Row[]): string {
-  const header = ['program', 'native ms', 'no-jit ms', 'jit ms', 'guest insns', 'no-jit MIPS', 'jit MIPS', 'jit/native', 'no-jit/jit', 'compile share'];
+  const header = ['program', 'native ms', 'qemu ms', 'no-jit ms', 'jit ms', 'guest insns', 'no-jit MIPS', 'jit MIPS', 'jit/native', 'jit/qemu', 'no-jit/jit', 'compile share'];
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
   for (const r of rows) {
     const name = r.wrong ? `${r.program} **WRONG**` : r.program;
@@ -88,12 +100,14 @@ function markdownTable(rows: Row[]): string {
       `| ${[
         name,
         fixed(r.nativeMs, 1),
+        fixed(r.qemuMs, 0),
         fixed(r.noJitMs, 0),
         fixed(r.jitMs, 0),
         r.guestInsns.toLocaleString('en-US'),
         fixed(r.noJitMips, 1),
         fixed(r.jitMips, 1),
         `${fixed(r.jitOverNative, 1)}x`,
+        Number.isFinite(r.jitOverQemu) ? `${fixed(r.jitOverQemu, 2)}x` : '-',
         `${fixed(r.noJitOverJit, 2)}x`,
         `${fixed(r.compileShare * 100, 1)}%`,
       ].join(' | ')} |`,
@@ -104,7 +118,7 @@ function markdownTable(rows: Row[]): string {
 
 async function benchmarkProgram(program: string, binary: string, runs: number, scale: number): Promise<Row> {
   const args = [String(scale)];
-  const times = { native: [] as number[], noJit: [] as number[], jit: [] as number[] };
+  const times = { native: [] as number[], qemu: [] as number[], noJit: [] as number[], jit: [] as number[] };
   const problems = new Set<string>();
   let insns = 0;
   const compileShares: number[] = [];
@@ -119,6 +133,11 @@ async function benchmarkProgram(program: string, binary: string, runs: number, s
     expected ??= native.stdout;
     check('native', native, native.stderr.toString('utf8'));
     times.native.push(native.wallMs);
+    if (QEMU) {
+      const q = await runCaptured(QEMU, [binary, ...args], { timeoutMs: RUN_TIMEOUT_MS });
+      check('qemu-x86_64', q, q.stderr.toString('utf8'));
+      times.qemu.push(q.wallMs);
+    }
     for (const [label, flags, into] of [
       ['no-jit', ['--no-jit'], times.noJit],
       ['jit', [], times.jit],
@@ -142,6 +161,7 @@ async function benchmarkProgram(program: string, binary: string, runs: number, s
   const nativeMs = median(times.native);
   const noJitMs = median(times.noJit);
   const jitMs = median(times.jit);
+  const qemuMs = times.qemu.length ? median(times.qemu) : NaN;
   return {
     program,
     nativeMs,
@@ -152,6 +172,8 @@ async function benchmarkProgram(program: string, binary: string, runs: number, s
     jitMips: insns / jitMs / 1000,
     jitOverNative: jitMs / nativeMs,
     noJitOverJit: noJitMs / jitMs,
+    qemuMs,
+    jitOverQemu: jitMs / qemuMs,
     compileShare: compileShares.length ? median(compileShares) : NaN,
     wrong: [...problems].join('; '),
   };
@@ -187,7 +209,7 @@ async function main(): Promise<void> {
   if (values.filter) built = built.filter((b) => b.program.includes(values.filter!));
   if (built.length === 0) throw new Error(`no benchmark program matches --filter ${values.filter}`);
 
-  process.stderr.write(`running ${built.map((b) => b.program).join(', ')}: ${runs} run(s) each of native, --no-jit and jit, work scale ${scale}\n`);
+  process.stderr.write(`running ${built.map((b) => b.program).join(', ')}: ${runs} run(s) each of native${QEMU ? ', qemu-x86_64' : ''}, --no-jit and jit, work scale ${scale}\n`);
   const rows: Row[] = [];
   for (const { program, path: binary } of built) rows.push(await benchmarkProgram(program, binary, runs, scale));
 
