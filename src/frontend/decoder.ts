@@ -10,7 +10,7 @@
  */
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { BASE_NONE, type Insn, OpKind, type Operand, Seg } from './insn.js';
-import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE, operandBytes } from './table.js';
+import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE, SSE_OPCODES, operandBytes } from './table.js';
 
 export type FetchByte = (addr: number) => number;
 
@@ -119,7 +119,7 @@ export function decode(fetch: FetchByte, addr: number): Insn {
   // Choose by mandatory prefix. For an SSE opcode (one with a 66 row) the last F2/F3, else 66,
   // selects the form, and a missing form is #UD. Elsewhere F2/F3 select a form only where a row
   // wants them (tzcnt, pause…) and are otherwise ignored, except by NP forms.
-  const sse = candidates.some((r) => r.prefix === 0x66);
+  const sse = SSE_OPCODES.has(map * 256 + b);
   let prefix = 0;
   if (sse) prefix = rep || (has66 ? 0x66 : 0);
   else if (rep && candidates.some((r) => r.prefix === rep)) prefix = rep;

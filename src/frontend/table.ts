@@ -166,12 +166,18 @@ function build(): OpRow[] {
   const rows: OpRow[] = [];
   for (const t of [...BASE_ROWS, ...SSE_ROWS, ...X87_ROWS]) parseRow(t, rows);
   rows.forEach((r, i) => (r.id = i));
-  const has66 = new Set(rows.filter((r) => r.prefix === 0x66).map((r) => r.map * 256 + r.opcode));
-  for (const r of rows) if (r.prefix === 0 && has66.has(r.map * 256 + r.opcode)) r.np = true;
+  const sse = sseOpcodes(rows);
+  for (const r of rows) if (r.prefix === 0 && sse.has(r.map * 256 + r.opcode)) r.np = true;
   return rows;
 }
 
+/** Opcodes (map*256 + opcode) with a 66 row: SSE opcodes, whose prefix selects the form. */
+function sseOpcodes(rows: readonly OpRow[]): Set<number> {
+  return new Set(rows.filter((r) => r.prefix === 0x66).map((r) => r.map * 256 + r.opcode));
+}
+
 export const ROWS: readonly OpRow[] = build();
+export const SSE_OPCODES: ReadonlySet<number> = sseOpcodes(ROWS);
 
 /** Rows by map*256 + opcode (for +r rows, each of the 8 opcodes). */
 export const ROWS_BY_OPCODE: ReadonlyMap<number, OpRow[]> = (() => {

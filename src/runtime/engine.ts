@@ -226,8 +226,9 @@ export class Engine {
         if (seen.has(t) || members.length >= REGION_MAX) continue;
         seen.add(t);
         const b = this.blockAt(t);
-        if (!b || cost + unitCost(b.ir) > REGION_MAX_COST) continue;
-        cost += unitCost(b.ir);
+        const c = b ? unitCost(b.ir) : 0;
+        if (!b || cost + c > REGION_MAX_COST) continue;
+        cost += c;
         members.push(b);
       }
     }

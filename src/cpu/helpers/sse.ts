@@ -579,12 +579,22 @@ function exactAdd(x: number, y: number): number {
   return d;
 }
 
+/**
+ * The cases of a product or quotient d = x op y whose rounding error needs no computing (a zero,
+ * infinite or NaN operand, an overflow, or an error that cannot matter): sets errSign and says so.
+ */
+function errorIsTrivial(x: number, y: number, d: number): boolean {
+  if (x === 0 || y === 0 || !isFinite(x) || !isFinite(y)) errSign = 0;
+  else if (!isFinite(d)) errSign = x < 0 !== y < 0 ? 1 : -1;
+  else if (skipErr && Math.abs(d) >= MIN_NORMAL64) errSign = 0;
+  else return false;
+  return true;
+}
+
 function exactMul(x: number, y: number): number {
   const d = x * y;
-  if (x === 0 || y === 0 || !isFinite(x) || !isFinite(y)) return (errSign = 0), d;
+  if (errorIsTrivial(x, y, d)) return d;
   const neg = x < 0 !== y < 0;
-  if (!isFinite(d)) return (errSign = neg ? 1 : -1), d;
-  if (skipErr && Math.abs(d) >= MIN_NORMAL64) return (errSign = 0), d;
   const ex = exponentOf(x);
   const ey = exponentOf(y);
   const xs = scale(Math.abs(x), -ex);
@@ -598,10 +608,8 @@ function exactMul(x: number, y: number): number {
 
 function exactDiv(x: number, y: number): number {
   const d = x / y;
-  if (x === 0 || y === 0 || !isFinite(x) || !isFinite(y)) return (errSign = 0), d;
+  if (errorIsTrivial(x, y, d)) return d;
   const neg = x < 0 !== y < 0;
-  if (!isFinite(d)) return (errSign = neg ? 1 : -1), d;
-  if (skipErr && Math.abs(d) >= MIN_NORMAL64) return (errSign = 0), d;
   const ex = exponentOf(x);
   const ey = exponentOf(y);
   const xs = scale(Math.abs(x), -ex);
