@@ -14,33 +14,36 @@ import { REPO_ROOT, TEST_BUILD_DIR, benchBuild, compileIfStale } from './helpers
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 
 describe('svmjit profile', () => {
-  it('puts most samples in the hot function and names it', async () => {
-    const prog = await compileIfStale(path.join(REPO_ROOT, 'test/profile/hot.c'), path.join(TEST_BUILD_DIR, 'profile/hot'), benchBuild());
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'svmjit-profile-'));
-    try {
-      const out = execFileSync('node', [CLI, 'profile', '--profile-dir', dir, prog], { encoding: 'utf8' });
-      expect(out.trim()).toMatch(/^[0-9a-f]+$/);
-      const folded = fs.readFileSync(path.join(dir, 'hot.svmjit.folded'), 'utf8').trim().split('\n');
-      let total = 0;
-      let inHot = 0;
-      for (const line of folded) {
-        const sp = line.lastIndexOf(' ');
-        const frames = line.slice(0, sp).split(';');
-        const n = Number(line.slice(sp + 1));
-        total += n;
-        if (frames[frames.length - 1] === 'hot_spin') inHot += n;
-        // Stacks come from CALL/RET tracking: the hot function sits under main.
-        if (frames.includes('hot_spin')) expect(frames).toContain('main');
+  // The profiler samples at the dispatcher, so it must see the same profile in every execution mode.
+  const MODE_FLAGS: [string, string[]][] = [['interp', ['--no-jit']], ['one-insn', ['--one-insn-per-tb']], ['jit', []]];
+  for (const [mode, flags] of MODE_FLAGS)
+    it(`puts most samples in the hot function and names it (${mode})`, async () => {
+      const prog = await compileIfStale(path.join(REPO_ROOT, 'test/profile/hot.c'), path.join(TEST_BUILD_DIR, 'profile/hot'), benchBuild());
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'svmjit-profile-'));
+      try {
+        const out = execFileSync('node', [CLI, 'profile', ...flags, '--profile-dir', dir, prog], { encoding: 'utf8' });
+        expect(out.trim()).toMatch(/^[0-9a-f]+$/);
+        const folded = fs.readFileSync(path.join(dir, 'hot.svmjit.folded'), 'utf8').trim().split('\n');
+        let total = 0;
+        let inHot = 0;
+        for (const line of folded) {
+          const sp = line.lastIndexOf(' ');
+          const frames = line.slice(0, sp).split(';');
+          const n = Number(line.slice(sp + 1));
+          total += n;
+          if (frames[frames.length - 1] === 'hot_spin') inHot += n;
+          // Stacks come from CALL/RET tracking: the hot function sits under main.
+          if (frames.includes('hot_spin')) expect(frames).toContain('main');
+        }
+        expect(total).toBeGreaterThan(50);
+        expect(inHot / total).toBeGreaterThan(0.6);
+        const prof = JSON.parse(fs.readFileSync(path.join(dir, 'hot.svmjit.cpuprofile'), 'utf8')) as { nodes: { callFrame: { functionName: string } }[] };
+        expect(prof.nodes.map((n) => n.callFrame.functionName)).toContain('hot_spin');
+        expect(fs.readFileSync(path.join(dir, 'hot.svmjit.svg'), 'utf8')).toContain('hot_spin');
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
       }
-      expect(total).toBeGreaterThan(50);
-      expect(inHot / total).toBeGreaterThan(0.6);
-      const prof = JSON.parse(fs.readFileSync(path.join(dir, 'hot.svmjit.cpuprofile'), 'utf8')) as { nodes: { callFrame: { functionName: string } }[] };
-      expect(prof.nodes.map((n) => n.callFrame.functionName)).toContain('hot_spin');
-      expect(fs.readFileSync(path.join(dir, 'hot.svmjit.svg'), 'utf8')).toContain('hot_spin');
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    });
 
   it('npm run flame: compiled units carry guest names in the 0x flamegraph', async () => {
     const prog = await compileIfStale(path.join(REPO_ROOT, 'test/profile/hot.c'), path.join(TEST_BUILD_DIR, 'profile/hot'), benchBuild());
