@@ -1,249 +1,201 @@
 /**
- * `npm run bench`: how fast svmjit runs real programs, next to native. Builds the CPU-bound C
- * programs in bench/programs/ with musl-gcc -static -O2, then for each program runs it natively,
- * under qemu-x86_64 when it is installed, under `svmjit run --no-jit` and under the JIT, alternating them within each round so that
- * machine noise (thermal state, other load) hits all of them alike. Reports medians of wall time
- * measured from outside the process (what a user waits for, start-up included), guest
- * instruction counts from `--stats=json`, MIPS and ratios, and writes bench/results/latest.json
- * and latest.md. A row whose output differs from the native run is marked WRONG: a fast wrong
- * answer is not a result.
+ * `npm run bench`: how fast svmjit is, and which piece to blame. Two parts, both on by default:
  *
- * Options: --runs N (default 5), --quick (1 run, two programs, a tenth of the work),
- * --filter NAME (programs whose name contains NAME), --scale N (the programs' work multiplier,
- * default 10: about 0.3-0.5 s natively each).
+ * - micro-benchmarks (micro.ts): decode, lift + passes, JS generation and compile, lazy flags,
+ *   TLB lookups, timed in this process with Benchmark.js;
+ * - whole-guest benchmarks (guest.ts): the CPU-bound C programs in bench/programs/, built with
+ *   musl-gcc -static -O2 and run natively, under qemu-x86_64 when it is installed, under
+ *   `svmjit run --no-jit` and under the JIT.
+ *
+ * Prints both tables and writes them with the machine, Node version and commit to
+ * bench/results/<name>.{json,md}. Exits with 1 when a program's output differed from native
+ * (WRONG) or a micro-benchmark failed. `--help` lists the options.
  */
-import { execFileSync } from 'node:child_process';
+import Benchmark from 'benchmark';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { REPO_ROOT, benchBuild, buildAll, runCaptured, type RunResult } from '../test/helpers/build.js';
+import { REPO_ROOT, benchBuild, buildAll } from '../test/helpers/build.js';
+import { SVMJIT_CLI, benchmarkProgram, findQemu, guestTable, type GuestRow } from './guest.js';
+import { microNames, microTable, runMicro, type MicroRow } from './micro.js';
+import { describeMachine, writeResults } from './report.js';
 
 const PROGRAMS_DIR = path.join(REPO_ROOT, 'bench/programs');
 const BUILD_DIR = path.join(REPO_ROOT, 'bench/.build');
 const RESULTS_DIR = path.join(REPO_ROOT, 'bench/results');
-const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
-/** The two programs --quick keeps: one integer, one floating point. */
-const QUICK_PROGRAMS = ['integer', 'nbody'];
-const STATS_PREFIX = 'svmjit-stats: ';
-/** qemu-x86_64 (user-mode QEMU, the tool a user would otherwise pick), when it is installed. */
-const QEMU = (() => {
-  try {
-    return execFileSync('sh', ['-c', 'command -v qemu-x86_64'], { encoding: 'utf8' }).trim() || '';
-  } catch {
-    return '';
-  }
-})();
-/** A hung run should end the benchmark, not the patience of whoever started it. */
-const RUN_TIMEOUT_MS = 30 * 60_000;
+/**
+ * The programs --quick keeps, at work scale 1 (the smallest): integer, branchy and memory take
+ * about 35 s together under --no-jit and the JIT on an idle 2-core machine, which leaves room
+ * for the micro-benchmarks in a minute. nbody and string are left to the full run: nbody alone
+ * takes 40 s at scale 1.
+ */
+const QUICK_PROGRAMS = ['integer', 'branchy', 'memory'];
+/** The program whose code feeds decode, lift and compile; its mix is the most ordinary C. */
+const CODE_STREAM_PROGRAM = 'integer';
 
-interface GuestStats {
-  insns: number;
-  compileMs: number;
-  wallMs: number;
+const usage = () => `usage: npm run bench -- [options]
+
+  --quick              about a minute: short micro-benchmarks, programs ${QUICK_PROGRAMS.join(', ')}
+                       (all of them with --programs) at scale 1, one run each
+  --runs N             runs of each program and mode, the median is reported (default 5)
+  --scale N            the programs' work multiplier (default 10: 0.3-0.5 s natively each)
+  --filter NAME        only the programs whose name contains NAME
+  --programs DIR       C programs to run instead of bench/programs (built into DIR/.build)
+  --no-qemu            leave the qemu-x86_64 column out even when qemu is installed
+  --micro-only         only the micro-benchmarks
+  --no-micro           only the whole-guest benchmarks
+  --micro-filter TEXT  only the micro-benchmarks whose name contains TEXT
+  --micro-time S       Benchmark.js maxTime per micro-benchmark, seconds (default 2, --quick 0.25)
+  --out DIR            where the results go (default bench/results)
+  --name NAME          result file name: DIR/NAME.json and DIR/NAME.md (default latest)
+
+micro-benchmarks:
+${microNames()
+  .map((n) => `  ${n}`)
+  .join('\n')}
+`;
+
+interface Settings {
+  runs: number;
+  scale: number;
+  quick: boolean;
+  filter: string | null;
+  programs: string;
+  microMaxTime: number;
+  microFilter: string | null;
+  /** The binary whose functions the decode, lift and jit micro-benchmarks translate. */
+  codeStream: string | null;
+  benchmarkjs: string;
+  statistic: string;
 }
 
-interface Row {
-  program: string;
-  nativeMs: number;
-  noJitMs: number;
-  jitMs: number;
-  guestInsns: number;
-  noJitMips: number;
-  jitMips: number;
-  jitOverNative: number;
-  noJitOverJit: number;
-  /** qemu-x86_64 (user mode) median wall time, NaN when qemu is not installed. */
-  qemuMs: number;
-  /** svmjit JIT time / qemu time. */
-  jitOverQemu: number;
-  compileShare: number;
-  /** Empty when every run matched the native output; otherwise why the row is WRONG. */
-  wrong: string;
-}
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
-
-/** Splits svmjit's stats line off the guest's own stderr. */
-function parseStats(result: RunResult): { stats: GuestStats | undefined; guestStderr: string } {
-  let stats: GuestStats | undefined;
-  const kept: string[] = [];
-  for (const line of result.stderr.toString('utf8').split('\n')) {
-    if (line.startsWith(STATS_PREFIX)) stats = JSON.parse(line.slice(STATS_PREFIX.length)) as GuestStats;
-    else kept.push(line);
-  }
-  return { stats, guestStderr: kept.join('\n') };
-}
-
-function gitCommit(): string {
-  try {
-    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
-    return dirty ? `${commit}+uncommitted` : commit;
-  } catch {
-    return 'unknown';
-  }
-}
-
-const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
-
-function markdownTable(rows: Row[]): string {
-  const header = ['program', 'native ms', 'qemu ms', 'no-jit ms', 'jit ms', 'guest insns', 'no-jit MIPS', 'jit MIPS', 'jit/native', 'jit/qemu', 'no-jit/jit', 'compile share'];
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`];
-  for (const r of rows) {
-    const name = r.wrong ? `${r.program} **WRONG**` : r.program;
-    lines.push(
-      `| ${[
-        name,
-        fixed(r.nativeMs, 1),
-        fixed(r.qemuMs, 0),
-        fixed(r.noJitMs, 0),
-        fixed(r.jitMs, 0),
-        r.guestInsns.toLocaleString('en-US'),
-        fixed(r.noJitMips, 1),
-        fixed(r.jitMips, 1),
-        `${fixed(r.jitOverNative, 1)}x`,
-        Number.isFinite(r.jitOverQemu) ? `${fixed(r.jitOverQemu, 2)}x` : '-',
-        `${fixed(r.noJitOverJit, 2)}x`,
-        `${fixed(r.compileShare * 100, 1)}%`,
-      ].join(' | ')} |`,
-    );
-  }
-  return lines.join('\n');
-}
-
-async function benchmarkProgram(program: string, binary: string, runs: number, scale: number): Promise<Row> {
-  const args = [String(scale)];
-  const times = { native: [] as number[], qemu: [] as number[], noJit: [] as number[], jit: [] as number[] };
-  const problems = new Set<string>();
-  let insns = 0;
-  const compileShares: number[] = [];
-  let expected: Buffer | undefined;
-  const check = (label: string, result: RunResult, guestStderr: string) => {
-    if (result.timedOut) problems.add(`${label} timed out`);
-    else if (result.status !== 0) problems.add(`${label} exited with ${result.status}${guestStderr ? `: ${guestStderr.trim().split('\n')[0]}` : ''}`);
-    else if (expected && !result.stdout.equals(expected)) problems.add(`${label} printed a different checksum`);
-  };
-  for (let round = 0; round < runs; round++) {
-    const native = await runCaptured(binary, args, { timeoutMs: RUN_TIMEOUT_MS });
-    expected ??= native.stdout;
-    check('native', native, native.stderr.toString('utf8'));
-    times.native.push(native.wallMs);
-    if (QEMU) {
-      const q = await runCaptured(QEMU, [binary, ...args], { timeoutMs: RUN_TIMEOUT_MS });
-      check('qemu-x86_64', q, q.stderr.toString('utf8'));
-      times.qemu.push(q.wallMs);
-    }
-    for (const [label, flags, into] of [
-      ['no-jit', ['--no-jit'], times.noJit],
-      ['jit', [], times.jit],
-    ] as const) {
-      const result = await runCaptured(process.execPath, [CLI, 'run', ...flags, '--stats=json', binary, ...args], { timeoutMs: RUN_TIMEOUT_MS });
-      const { stats, guestStderr } = parseStats(result);
-      check(label, result, guestStderr);
-      into.push(result.wallMs);
-      if (!stats) {
-        problems.add(`${label} printed no statistics`);
-        continue;
-      }
-      if (insns && stats.insns !== insns) problems.add(`instruction counts disagree (${insns} vs ${stats.insns})`);
-      insns = stats.insns;
-      if (label === 'jit' && stats.wallMs > 0) compileShares.push(stats.compileMs / stats.wallMs);
-    }
-    process.stderr.write(
-      `  ${program} round ${round + 1}/${runs}: native ${fixed(times.native[round], 0)} ms, no-jit ${fixed(times.noJit[round], 0)} ms, jit ${fixed(times.jit[round], 0)} ms\n`,
-    );
-  }
-  const nativeMs = median(times.native);
-  const noJitMs = median(times.noJit);
-  const jitMs = median(times.jit);
-  const qemuMs = times.qemu.length ? median(times.qemu) : NaN;
-  return {
-    program,
-    nativeMs,
-    noJitMs,
-    jitMs,
-    guestInsns: insns,
-    noJitMips: insns / noJitMs / 1000,
-    jitMips: insns / jitMs / 1000,
-    jitOverNative: jitMs / nativeMs,
-    noJitOverJit: noJitMs / jitMs,
-    qemuMs,
-    jitOverQemu: jitMs / qemuMs,
-    compileShare: compileShares.length ? median(compileShares) : NaN,
-    wrong: [...problems].join('; '),
-  };
-}
-
-async function main(): Promise<void> {
+function options() {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string' },
       quick: { type: 'boolean' },
       filter: { type: 'string' },
       scale: { type: 'string' },
+      programs: { type: 'string' },
+      'no-qemu': { type: 'boolean' },
+      'micro-only': { type: 'boolean' },
+      'no-micro': { type: 'boolean' },
+      'micro-filter': { type: 'string' },
+      'micro-time': { type: 'string' },
+      out: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help) {
-    process.stdout.write('usage: npm run bench -- [--quick] [--runs N] [--filter NAME] [--scale N]\n');
-    return;
-  }
-  const positive = (text: string | undefined, name: string, fallback: number): number => {
+  const positive = (text: string | undefined, name: string, fallback: number, integer = true): number => {
     if (text === undefined) return fallback;
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} takes a positive integer, not '${text}'`);
+    if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new Error(`${name} takes a positive ${integer ? 'integer' : 'number'}, not '${text}'`);
     return n;
   };
-  const runs = positive(values.runs, '--runs', values.quick ? 1 : 5);
-  const scale = positive(values.scale, '--scale', values.quick ? 1 : 10);
-  if (!fs.existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first (\`npm run bench\` does)`);
-
-  process.stderr.write(`building bench/programs with musl-gcc -static -O2 into ${path.relative(REPO_ROOT, BUILD_DIR)}/\n`);
-  let built = await buildAll(PROGRAMS_DIR, BUILD_DIR, [benchBuild()]);
-  if (values.quick) built = built.filter((b) => QUICK_PROGRAMS.includes(b.program));
-  if (values.filter) built = built.filter((b) => b.program.includes(values.filter!));
-  if (built.length === 0) throw new Error(`no benchmark program matches --filter ${values.filter}`);
-
-  process.stderr.write(`running ${built.map((b) => b.program).join(', ')}: ${runs} run(s) each of native${QEMU ? ', qemu-x86_64' : ''}, --no-jit and jit, work scale ${scale}\n`);
-  const rows: Row[] = [];
-  for (const { program, path: binary } of built) rows.push(await benchmarkProgram(program, binary, runs, scale));
-
-  const cpus = os.cpus();
-  const machine = {
-    cpu: cpus[0]?.model ?? 'unknown',
-    cores: cpus.length,
-    os: `${os.type()} ${os.release()} ${os.arch()}`,
-    node: process.version,
-    commit: gitCommit(),
-    date: new Date().toISOString(),
+  if (values['micro-only'] && values['no-micro']) throw new Error('--micro-only and --no-micro exclude each other');
+  const name = values.name ?? 'latest';
+  if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) throw new Error(`--name takes a plain file name, not '${name}'`);
+  const quick = !!values.quick;
+  return {
+    help: !!values.help,
+    quick,
+    runs: positive(values.runs, '--runs', quick ? 1 : 5),
+    scale: positive(values.scale, '--scale', quick ? 1 : 10),
+    filter: values.filter,
+    programsDir: path.resolve(values.programs ?? PROGRAMS_DIR),
+    qemu: values['no-qemu'] ? '' : findQemu(),
+    guest: !values['micro-only'],
+    micro: !values['no-micro'],
+    microFilter: values['micro-filter'],
+    microTime: positive(values['micro-time'], '--micro-time', quick ? 0.25 : 2, false),
+    outDir: path.resolve(values.out ?? RESULTS_DIR),
+    name,
   };
-  const settings = { runs, scale, quick: !!values.quick, filter: values.filter ?? null, statistic: 'median wall time of the whole process' };
-  const table = markdownTable(rows);
-  const wrong = rows.filter((r) => r.wrong);
-  const notes = wrong.map((r) => `- **${r.program} WRONG**: ${r.wrong}`).join('\n');
+}
 
-  fs.mkdirSync(RESULTS_DIR, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS_DIR, 'latest.json'), JSON.stringify({ machine, settings, rows }, null, 2) + '\n');
+async function main(): Promise<void> {
+  const opts = options();
+  if (opts.help) {
+    process.stdout.write(usage());
+    return;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  if (opts.guest && !fs.existsSync(SVMJIT_CLI)) throw new Error(`${SVMJIT_CLI} is missing: run \`npm run build\` first (\`npm run bench\` does)`);
+
+  // The programs are built even for --micro-only: one of them is the micro-benchmarks' code stream.
+  const own = opts.programsDir !== PROGRAMS_DIR;
+  const buildDir = own ? path.join(opts.programsDir, '.build') : BUILD_DIR;
+  log(`building ${path.relative(process.cwd(), opts.programsDir) || '.'} with musl-gcc -static -O2 into ${path.relative(process.cwd(), buildDir)}/`);
+  const built = await buildAll(opts.programsDir, buildDir, [benchBuild()]);
+  if (built.length === 0) throw new Error(`no C programs in ${opts.programsDir}`);
+  const codeStream = built.find((b) => b.program === CODE_STREAM_PROGRAM) ?? built[0];
+
+  let selected = built;
+  if (opts.quick && !own) selected = selected.filter((b) => QUICK_PROGRAMS.includes(b.program));
+  if (opts.filter) selected = selected.filter((b) => b.program.includes(opts.filter!));
+  if (opts.guest && selected.length === 0) throw new Error(`no benchmark program matches --filter ${opts.filter}`);
+
+  let micro: MicroRow[] = [];
+  if (opts.micro) {
+    log(`micro-benchmarks: Benchmark.js ${Benchmark.version}, at most ${opts.microTime} s each`);
+    micro = runMicro({ binary: codeStream.path, maxTime: opts.microTime, filter: opts.microFilter, log });
+  }
+
+  const rows: GuestRow[] = [];
+  if (opts.guest) {
+    log(`running ${selected.map((b) => b.program).join(', ')}: ${opts.runs} run(s) each of native${opts.qemu ? ', qemu-x86_64' : ''}, --no-jit and jit, work scale ${opts.scale}`);
+    for (const { program, path: binary } of selected) rows.push(await benchmarkProgram(program, binary, { runs: opts.runs, scale: opts.scale, qemu: opts.qemu, log }));
+  }
+
+  const machine = describeMachine(REPO_ROOT, opts.guest ? opts.qemu : '');
+  const settings: Settings = {
+    runs: opts.runs,
+    scale: opts.scale,
+    quick: opts.quick,
+    filter: opts.filter ?? null,
+    programs: path.relative(REPO_ROOT, opts.programsDir) || '.',
+    microMaxTime: opts.microTime,
+    microFilter: opts.microFilter ?? null,
+    codeStream: opts.micro ? codeStream.program : null,
+    benchmarkjs: Benchmark.version,
+    statistic: 'whole-guest: median wall time of the whole process; micro: Benchmark.js mean with its 95% relative margin of error',
+  };
+  const wrong = rows.filter((r) => r.wrong);
+  const failed = micro.filter((m) => m.error);
+  const notes = [...wrong.map((r) => `- **${r.program} WRONG**: ${r.wrong}`), ...failed.map((m) => `- **${m.name} ERROR**: ${m.error}`)].join('\n');
+  const guestMd = rows.length ? guestTable(rows) : '';
+  const microMd = micro.length ? microTable(micro) : '';
+
   const markdown = [
     '# svmjit benchmark results',
     '',
-    `${machine.date} on ${machine.cpu} (${machine.cores} cores), ${machine.os}, Node ${machine.node}, commit ${machine.commit}.`,
-    `Median of ${runs} run(s) at work scale ${scale}; times are whole-process wall time, so svmjit's include Node start-up.`,
-    'MIPS = guest instructions retired per microsecond of that wall time; compile share = time compiling blocks / svmjit run time.',
-    '',
-    table,
+    `${machine.date} on ${machine.cpu} (${machine.cores} cores, ${machine.memoryGiB} GiB), ${machine.os}, Node ${machine.node} (V8 ${machine.v8}), commit ${machine.commit}${machine.qemu ? `; ${machine.qemu}` : ''}.`,
+    ...(guestMd
+      ? [
+          '',
+          `Whole-guest: median of ${opts.runs} run(s) at work scale ${opts.scale}; times are whole-process wall time, so svmjit's include Node start-up.`,
+          'MIPS = guest instructions retired per microsecond of that wall time; compile share = time compiling blocks / svmjit run time.',
+          '',
+          guestMd,
+        ]
+      : []),
+    ...(microMd
+      ? [
+          '',
+          `Micro-benchmarks: Benchmark.js ${Benchmark.version}, at most ${opts.microTime} s each; code stream: the functions of the \`${codeStream.program}\` program (musl, -O2).`,
+          'mean/op is the mean time of one operation; ±RME the relative margin of error of that mean at 95% confidence.',
+          '',
+          microMd,
+        ]
+      : []),
     ...(notes ? ['', notes] : []),
     '',
   ].join('\n');
-  fs.writeFileSync(path.join(RESULTS_DIR, 'latest.md'), markdown);
+  const written = writeResults(opts.outDir, opts.name, { machine, settings, rows, micro }, markdown);
 
-  process.stdout.write(`\n${table}\n${notes ? `\n${notes}\n` : ''}\nwritten to ${path.relative(process.cwd(), RESULTS_DIR)}/latest.{json,md}\n`);
-  if (wrong.length) process.exitCode = 1;
+  process.stdout.write(`\n${[guestMd, microMd].filter(Boolean).join('\n\n')}\n${notes ? `\n${notes}\n` : ''}\nwritten to ${written.map((f) => path.relative(process.cwd(), f)).join(' and ')}\n`);
+  if (wrong.length || failed.length) process.exitCode = 1;
 }
 
 main().catch((e: Error) => {
