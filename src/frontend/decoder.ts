@@ -1,16 +1,22 @@
 /**
- * The x86-64 decoder (64-bit mode): prefixes, REX, opcode maps, ModRM/SIB, displacements and
- * immediates, driven entirely by the opcode table (table.ts). It runs once per translated
- * instruction, never per executed one.
+ * The x86 decoder for 16-, 32- and 64-bit code: prefixes, REX, opcode maps, ModRM/SIB (and
+ * the 16-bit ModRM forms), displacements and immediates, driven entirely by the opcode table
+ * (table.ts). It runs once per translated instruction, never per executed one. The mode
+ * changes little: which rows exist (a map per mode), the default operand and address sizes,
+ * and a few operand rules, each checked where it applies, so 64-bit decoding pays nothing for
+ * the others.
  *
- * Prefix rules that matter: a REX byte counts only directly before the opcode; the last of
- * F2/F3 wins; a mandatory prefix (66/F2/F3 rows) is chosen before 66 acts as operand-size
- * override; CS/DS/ES/SS overrides are ignored in 64-bit mode, FS/GS add their bases.
+ * Prefix rules that matter: a REX byte (64-bit mode only; 40-4F are INC/DEC elsewhere) counts
+ * only directly before the opcode; the last of F2/F3 wins; a mandatory prefix (66/F2/F3 rows)
+ * is chosen before 66 acts as operand-size override; 66 and 67 toggle the mode's operand and
+ * address size; o64/f64 apply only in 64-bit mode. CS/DS/ES/SS overrides are ignored in 64-bit
+ * mode, where FS/GS add their bases; elsewhere the last segment override wins.
  * An undecodable byte sequence raises #UD through `Unimplemented`, whose text names the bytes.
  */
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
-import { BASE_NONE, type Insn, OpKind, type Operand, Seg } from './insn.js';
-import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE, SSE_OPCODES, operandBytes } from './table.js';
+import { Reg } from '../cpu/state.js';
+import { BASE_NONE, type CodeSize, type Insn, OpKind, type Operand, Seg } from './insn.js';
+import { Loc, type OpRow, type OperandSpec, ROWS_BY_OPCODE_64, ROWS_BY_OPCODE_LEGACY, SSE_OPCODES, operandBytes } from './table.js';
 
 export type FetchByte = (addr: number) => number;
 
@@ -18,6 +24,8 @@ const MAX_LEN = 15;
 
 class Cursor {
   pos = 0;
+  /** The ModRM byte once read, else -1. */
+  modrm = -1;
   readonly bytes: number[] = [];
   constructor(
     readonly fetch: FetchByte,
@@ -39,6 +47,9 @@ class Cursor {
   u16(): number {
     return this.u8() | (this.u8() << 8);
   }
+  s16(): number {
+    return (this.u16() << 16) >> 16;
+  }
   s32(): number {
     return this.u8() | (this.u8() << 8) | (this.u8() << 16) | (this.u8() << 24);
   }
@@ -48,7 +59,7 @@ function hex(bytes: number[]): string {
   return bytes.map((b) => b.toString(16).padStart(2, '0')).join(' ');
 }
 
-function noSuchInstruction(c: Cursor): never {
+function noSuchInstruction(c: Cursor, mode: CodeSize): never {
   // Show the bytes decoded so far plus a few after, as far as they can be fetched.
   const shown = [...c.bytes];
   for (let i = c.pos; i < c.pos + 4 && shown.length < MAX_LEN; i++) {
@@ -58,37 +69,41 @@ function noSuchInstruction(c: Cursor): never {
       break;
     }
   }
-  throw new Unimplemented(`unknown or unsupported instruction at 0x${c.start.toString(16)}: ${hex(shown)}`);
+  const where = mode === 64 ? '' : ` (${mode}-bit code)`;
+  throw new Unimplemented(`unknown or unsupported instruction at 0x${c.start.toString(16)}${where}: ${hex(shown)}`);
 }
-
 
 function operand(kind: OpKind, size: number, reg = 0, hi8 = false, imm = 0, immHi = 0): Operand {
   return { kind, size, reg, hi8, imm, immHi };
 }
 
-/** Decode one instruction at addr. */
-export function decode(fetch: FetchByte, addr: number): Insn {
+/**
+ * Decode one instruction at addr in code of the given size. In 16- and 32-bit code, addr is
+ * the offset in CS (IP/EIP), as branch targets wrap in it; `fetch` adds the segment base.
+ */
+export function decode(fetch: FetchByte, addr: number, mode: CodeSize = 64): Insn {
+  const long = mode === 64;
   const c = new Cursor(fetch, addr);
-  let opSize16 = false;
-  let addr32 = false;
+  let has66 = false;
+  let has67 = false;
   let lock = false;
   let rep = 0;
   let seg = Seg.NONE;
   let rex = 0;
-  let has66 = false;
   let b: number;
-  // Legacy prefixes, then an optional REX that must immediately precede the opcode.
+  // Legacy prefixes, then (64-bit mode) an optional REX that must immediately precede the opcode.
   for (;;) {
     b = c.u8();
-    if (b === 0x66) (opSize16 = true), (has66 = true);
-    else if (b === 0x67) addr32 = true;
+    if (b === 0x66) has66 = true;
+    else if (b === 0x67) has67 = true;
     else if (b === 0xf0) lock = true;
     else if (b === 0xf2 || b === 0xf3) rep = b;
     else if (b === 0x64) seg = Seg.FS;
     else if (b === 0x65) seg = Seg.GS;
     else if (b === 0x26 || b === 0x2e || b === 0x36 || b === 0x3e) {
-      /* ignored in 64-bit mode */
-    } else if ((b & 0xf0) === 0x40) {
+      // ES, CS, SS, DS: bits 4-3 of the byte are the segment number. 64-bit mode ignores them.
+      if (!long) seg = (b >> 3) & 3;
+    } else if (long && (b & 0xf0) === 0x40) {
       rex = b;
       b = c.u8();
       if ((b & 0xf0) === 0x40) {
@@ -113,8 +128,8 @@ export function decode(fetch: FetchByte, addr: number): Insn {
     if (b === 0x38) (map = 2), (b = c.u8());
     else if (b === 0x3a) (map = 3), (b = c.u8());
   }
-  const candidates = ROWS_BY_OPCODE.get(map * 256 + b);
-  if (!candidates) noSuchInstruction(c);
+  const candidates = (long ? ROWS_BY_OPCODE_64 : ROWS_BY_OPCODE_LEGACY).get(map * 256 + b);
+  if (!candidates) noSuchInstruction(c, mode);
 
   // Choose by mandatory prefix. For an SSE opcode (one with a 66 row) the last F2/F3, else 66,
   // selects the form, and a missing form is #UD. Elsewhere F2/F3 select a form only where a row
@@ -122,45 +137,31 @@ export function decode(fetch: FetchByte, addr: number): Insn {
   const sse = SSE_OPCODES.has(map * 256 + b);
   let prefix = 0;
   if (sse) prefix = rep || (has66 ? 0x66 : 0);
-  else if (rep && candidates.some((r) => r.prefix === rep)) prefix = rep;
-  let rows = candidates.filter((r) => r.prefix === prefix && !(r.np && (rep || has66)));
-  if (rows.length === 0) noSuchInstruction(c);
-  if (sse && has66) opSize16 = false;
-  if (prefix === rep && prefix) rep = 0;
-
+  else if (rep) for (const r of candidates) if (r.prefix === rep) prefix = rep;
   // 90: NOP unless REX.B makes it XCHG r8, rax.
-  if (map === 0 && b === 0x90) rows = rows.filter((r) => (rex & 1 ? r.mnem === 'xchg' : r.mnem !== 'xchg'));
+  const xchg = map === 0 && b === 0x90 ? rex & 1 : -1;
+  const row = selectRow(c, candidates, prefix, rep !== 0 || has66, xchg, mode);
+  // 66 on an SSE opcode selects the form; it does not change the operand size.
+  const sizeOverride = has66 && !sse;
+  if (prefix === rep && prefix) rep = 0;
+  const modrm = c.modrm;
 
-  let modrm = -1;
-  if (rows.some((r) => r.hasModrm)) {
-    modrm = c.u8();
-    const mod = modrm >> 6;
-    const reg = (modrm >> 3) & 7;
-    rows = rows.filter(
-      (r) =>
-        r.hasModrm &&
-        (r.modrmExact < 0 || r.modrmExact === modrm) &&
-        (r.ext < 0 || r.ext === reg) &&
-        (r.mod === 'any' || (r.mod === 'mem') === (mod !== 3)),
-    );
-    // Rows with an exact ModRM byte are more specific than /digit rows.
-    if (rows.length > 1) {
-      const exact = rows.filter((r) => r.modrmExact >= 0);
-      if (exact.length) rows = exact;
-    }
+  let opSize: number;
+  let addrSize: number;
+  if (long) {
+    opSize = rex & 8 ? 8 : sizeOverride ? 2 : 4;
+    if (row.f64) opSize = 8;
+    else if (row.o64 && !sizeOverride) opSize = 8;
+    addrSize = has67 ? 4 : 8;
+  } else {
+    // 66 and 67 toggle between the mode's size and the other one.
+    opSize = (mode === 16) !== sizeOverride ? 2 : 4;
+    addrSize = (mode === 16) !== has67 ? 2 : 4;
   }
-  if (rows.length !== 1) noSuchInstruction(c);
-  const row = rows[0];
-
-  const rexW = (rex & 8) !== 0;
-  let opSize = rexW ? 8 : opSize16 ? 2 : 4;
-  if (row.f64) opSize = 8;
-  else if (row.o64 && !opSize16) opSize = 8;
-  const addrSize = addr32 ? 4 : 8;
 
   const insn: Insn = {
     addr, len: 0, next: 0, bytes: new Uint8Array(0), mnem: row.mnem, cond: row.cond, row, ops: [],
-    opSize, addrSize, base: BASE_NONE, index: -1, scale: 1, disp: 0, ripRel: false, seg, rep,
+    mode, opSize, addrSize, base: BASE_NONE, index: -1, scale: 1, disp: 0, ripRel: false, seg, rep,
     lock, modrmReg: -1, rex,
   };
 
@@ -173,31 +174,14 @@ export function decode(fetch: FetchByte, addr: number): Insn {
     regField = ((modrm >> 3) & 7) | (rex & 4 ? 8 : 0);
     insn.modrmReg = regField;
     const rm = modrm & 7;
-    if (mod === 3) {
+    if (mod === 3 || row.modIgnored) {
       rmIsReg = true;
       rmReg = rm | (rex & 1 ? 8 : 0);
-    } else {
-      let disp = 0;
-      if (rm === 4) {
-        const sib = c.u8();
-        const scale = 1 << (sib >> 6);
-        const idx = ((sib >> 3) & 7) | (rex & 2 ? 8 : 0);
-        const base = sib & 7;
-        insn.scale = scale;
-        insn.index = idx === 4 ? -1 : idx;
-        if (base === 5 && mod === 0) {
-          insn.base = BASE_NONE;
-          disp = c.s32();
-        } else insn.base = base | (rex & 1 ? 8 : 0);
-      } else if (rm === 5 && mod === 0) {
-        insn.ripRel = true;
-        disp = c.s32();
-      } else insn.base = rm | (rex & 1 ? 8 : 0);
-      if (mod === 1) disp = c.s8();
-      else if (mod === 2) disp = c.s32();
-      insn.disp = disp;
-    }
+    } else if (addrSize === 2) address16(c, insn, mod, rm);
+    else address32or64(c, insn, mod, rm, rex);
   }
+  // Outside 64-bit mode every memory access has a segment: rSP/rBP-based ones use SS.
+  if (!long && seg === Seg.NONE) insn.seg = insn.base === Reg.RSP || insn.base === Reg.RBP ? Seg.SS : Seg.DS;
 
   for (const spec of row.operands) insn.ops.push(decodeOperand(c, insn, row, spec, b, rmIsReg, rmReg, regField, rex));
 
@@ -208,6 +192,82 @@ export function decode(fetch: FetchByte, addr: number): Insn {
   if (insn.lock && (!row.lock || !insn.ops.some((o) => o.kind === OpKind.Mem))) throw new CpuException(Vec.UD);
   return insn;
 }
+
+/** Does the row fit the prefixes (and, for opcode 90, the REX.B choice between NOP and XCHG)? */
+function fitsPrefixes(r: OpRow, prefix: number, strayPrefix: boolean, xchg: number): boolean {
+  return r.prefix === prefix && !(r.np && strayPrefix) && (xchg < 0 || (r.mnem === 'xchg') === (xchg === 1));
+}
+
+/**
+ * The one row that matches: by prefixes, then by ModRM (read here, into c.modrm, when a fitting
+ * row has one). Where several match, the most specific wins: an exact ModRM byte over a
+ * /digit, a /digit over /r. Loops rather than filters: this runs for every instruction.
+ */
+function selectRow(c: Cursor, candidates: readonly OpRow[], prefix: number, strayPrefix: boolean, xchg: number, mode: CodeSize): OpRow {
+  let fitting = 0;
+  let wantsModrm = false;
+  for (const r of candidates) {
+    if (!fitsPrefixes(r, prefix, strayPrefix, xchg)) continue;
+    fitting++;
+    if (r.hasModrm) wantsModrm = true;
+  }
+  if (fitting === 0) noSuchInstruction(c, mode);
+  const modrm = wantsModrm ? (c.modrm = c.u8()) : -1;
+  const mod = modrm >> 6;
+  const reg = (modrm >> 3) & 7;
+  let best: OpRow | null = null;
+  let bestRank = -1;
+  let tie = false;
+  for (const r of candidates) {
+    if (!fitsPrefixes(r, prefix, strayPrefix, xchg)) continue;
+    if (wantsModrm && (!r.hasModrm || (r.modrmExact >= 0 && r.modrmExact !== modrm) || (r.ext >= 0 && r.ext !== reg) || (r.mod !== 'any' && (r.mod === 'mem') !== (mod !== 3)))) continue;
+    const rank = r.modrmExact >= 0 ? 2 : r.ext >= 0 ? 1 : 0;
+    if (rank > bestRank) (best = r), (bestRank = rank), (tie = false);
+    else if (rank === bestRank) tie = true;
+  }
+  if (!best || tie) noSuchInstruction(c, mode);
+  return best;
+}
+
+/** 16-bit ModRM memory forms by r/m: base and index registers ([bx+si], [bx+di], [bp+si], [bp+di], [si], [di], [bp], [bx]). */
+const BASE16 = [Reg.RBX, Reg.RBX, Reg.RBP, Reg.RBP, Reg.RSI, Reg.RDI, Reg.RBP, Reg.RBX];
+const INDEX16 = [Reg.RSI, Reg.RDI, Reg.RSI, Reg.RDI, -1, -1, -1, -1];
+
+function address16(c: Cursor, insn: Insn, mod: number, rm: number): void {
+  if (mod === 0 && rm === 6) {
+    insn.disp = c.s16(); // absolute disp16 in place of [bp]
+    return;
+  }
+  insn.base = BASE16[rm];
+  insn.index = INDEX16[rm];
+  insn.disp = mod === 1 ? c.s8() : mod === 2 ? c.s16() : 0;
+}
+
+/** 32- and 64-bit ModRM/SIB memory forms. mod=00 r/m=101 is RIP-relative in 64-bit mode, an absolute disp32 elsewhere. */
+function address32or64(c: Cursor, insn: Insn, mod: number, rm: number, rex: number): void {
+  let disp = 0;
+  if (rm === 4) {
+    const sib = c.u8();
+    const scale = 1 << (sib >> 6);
+    const idx = ((sib >> 3) & 7) | (rex & 2 ? 8 : 0);
+    const base = sib & 7;
+    insn.scale = scale;
+    insn.index = idx === 4 ? -1 : idx;
+    if (base === 5 && mod === 0) {
+      insn.base = BASE_NONE;
+      disp = c.s32();
+    } else insn.base = base | (rex & 1 ? 8 : 0);
+  } else if (rm === 5 && mod === 0) {
+    insn.ripRel = insn.mode === 64;
+    disp = c.s32();
+  } else insn.base = rm | (rex & 1 ? 8 : 0);
+  if (mod === 1) disp = c.s8();
+  else if (mod === 2) disp = c.s32();
+  insn.disp = disp;
+}
+
+/** Control registers that exist (CR0, CR2, CR3, CR4, CR8), as a bit mask: MOV with any other is #UD. */
+const CONTROL_REGISTERS = (1 << 0) | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 8);
 
 function decodeOperand(
   c: Cursor, insn: Insn, row: OpRow, spec: OperandSpec, opcode: number, rmIsReg: boolean, rmReg: number, regField: number, rex: number,
@@ -247,9 +307,11 @@ function decodeOperand(
       return operand(OpKind.Seg, 2, sreg);
     }
     case Loc.C:
-      return operand(OpKind.Cr, 8, regField);
+      if (!(CONTROL_REGISTERS & (1 << regField))) throw new CpuException(Vec.UD);
+      return operand(OpKind.Cr, size, regField);
     case Loc.D:
-      return operand(OpKind.Dr, 8, regField);
+      if (regField > 7) throw new CpuException(Vec.UD); // there is no DR8-DR15
+      return operand(OpKind.Dr, size, regField);
     case Loc.I: {
       if (size === 1) return operand(OpKind.Imm, 1, 0, false, c.u8(), 0);
       if (size === 2) return operand(OpKind.Imm, 2, 0, false, c.u16(), 0);
@@ -269,16 +331,28 @@ function decodeOperand(
       return operand(OpKind.Imm, sz, 0, false, lo, sz === 8 ? v >> 31 : 0);
     }
     case Loc.J: {
-      const rel = spec.size === 'b' ? c.s8() : c.s32();
+      // 64-bit mode reads rel32 even with 66 (as Intel does); elsewhere Jz is rel16 at operand size 16.
+      const long = insn.mode === 64;
+      const rel = spec.size === 'b' ? c.s8() : !long && insn.opSize === 2 ? c.s16() : c.s32();
       // The target is relative to the end of the instruction, which is here: J is always last.
-      return operand(OpKind.Rel, 8, 0, false, insn.addr + c.pos + rel, 0);
+      const target = insn.addr + c.pos + rel;
+      if (long) return operand(OpKind.Rel, 8, 0, false, target, 0);
+      // Outside 64-bit mode the instruction pointer has the operand size and wraps.
+      return operand(OpKind.Rel, insn.opSize, 0, false, insn.opSize === 2 ? target & 0xffff : target >>> 0, 0);
     }
     case Loc.O: {
-      const lo = c.s32();
-      const hi = insn.addrSize === 8 ? c.s32() : 0;
       insn.base = BASE_NONE;
-      insn.disp = insn.addrSize === 8 ? hi * 4294967296 + (lo >>> 0) : lo >>> 0;
+      if (insn.addrSize === 2) insn.disp = c.u16();
+      else {
+        const lo = c.s32();
+        const hi = insn.addrSize === 8 ? c.s32() : 0;
+        insn.disp = insn.addrSize === 8 ? hi * 4294967296 + (lo >>> 0) : lo >>> 0;
+      }
       return operand(OpKind.Mem, size);
+    }
+    case Loc.A: {
+      const offset = insn.opSize === 2 ? c.u16() : c.s32();
+      return operand(OpKind.Imm, size, 0, false, offset, c.u16());
     }
     case Loc.X:
     case Loc.Y:

@@ -1,5 +1,7 @@
 /**
- * Opcode table rows: general-purpose integer instructions of 64-bit mode (syntax: ../table.ts).
+ * Opcode table rows: general-purpose integer instructions (syntax: ../table.ts). Most exist in
+ * every mode; the forms that 64-bit mode dropped or reassigned are in legacy.ts, and system
+ * instructions (privileged state, I/O, far transfers, SVM) in system.ts.
  */
 const ALU = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
 const SHIFT = ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'];
@@ -23,6 +25,8 @@ function aluRows(): string[] {
       `80 /${i} | ${m} | Eb,Ib | ${lock}`,
       `81 /${i} | ${m} | Ev,Iz | ${lock}`,
       `83 /${i} | ${m} | Ev,Is | ${lock}`,
+      // 82 is an alias of 80 that 64-bit mode dropped.
+      `82 /${i} | ${m} | Eb,Ib | ${[lock, 'i64'].filter(Boolean).join(',')}`,
     );
   });
   return rows;
@@ -55,6 +59,8 @@ export const BASE_ROWS: string[] = [
   '8C /r !m | mov | Mw,Sw |',
   '8C /r !r | mov | Rv,Sw |',
   '8E /r | mov | Sw,Ew |',
+  // MOV SS holds off interrupts for one instruction and may change the stack size.
+  '8E /2 | mov | Sw,Ew | end',
   '8D /r !m | lea | Gv,M |',
   'B0+r | mov | Zb,Ib |',
   'B8+r | mov | Zv,Iv |',
@@ -68,7 +74,7 @@ export const BASE_ROWS: string[] = [
   '0F B7 /r | movzx | Gv,Ew |',
   '0F BE /r | movsx | Gv,Eb |',
   '0F BF /r | movsx | Gv,Ew |',
-  '63 /r | movsxd | Gv,Ed |',
+  '63 /r | movsxd | Gv,Ed | only64',
   '86 /r | xchg | Eb,Gb | lock',
   '87 /r | xchg | Ev,Gv | lock',
   '90+r | xchg | Zv,rAX |',
@@ -136,7 +142,7 @@ export const BASE_ROWS: string[] = [
   '6A | push | Is | o64',
   '68 | push | Iz | o64',
   '9C | pushf | | o64',
-  '9D | popf | | o64',
+  '9D | popf | | o64,end',
   'C9 | leave | | o64',
   'C8 | enter | Iw,Ib | o64',
   '0F A0 | push | FS | o64',
@@ -176,17 +182,8 @@ export const BASE_ROWS: string[] = [
   'FD | std | |',
   '9E | sahf | |',
   '9F | lahf | |',
-  // system and miscellany
-  '0F 05 | syscall | | end',
-  '0F A2 | cpuid | |',
-  '0F 31 | rdtsc | |',
-  '0F 01 /=F9 | rdtscp | |',
-  '0F 01 /=D0 | xgetbv | | np',
+  // miscellany
   '0F 0B | ud2 | | end',
-  'F4 | hlt | | end',
-  'CC | int3 | | end',
-  'CD | int | Ib | end',
-  'F1 | int1 | | end',
   '90 | nop | |',
   'F3 90 | pause | |',
   '0F 1F /0 | nop | Ev |',
@@ -204,8 +201,10 @@ export const BASE_ROWS: string[] = [
   '0F AE /3 !m | stmxcsr | Md | np',
   '0F AE /0 !m | fxsave | M | np',
   '0F AE /1 !m | fxrstor | M | np',
-  'F3 0F AE /0 !r | rdfsbase | Ry |',
-  'F3 0F AE /1 !r | rdgsbase | Ry |',
-  'F3 0F AE /2 !r | wrfsbase | Ry |',
-  'F3 0F AE /3 !r | wrgsbase | Ry |',
+  '0F AE /4 !m | xsave | M | np',
+  '0F AE /5 !m | xrstor | M | np',
+  'F3 0F AE /0 !r | rdfsbase | Ry | only64',
+  'F3 0F AE /1 !r | rdgsbase | Ry | only64',
+  'F3 0F AE /2 !r | wrfsbase | Ry | only64',
+  'F3 0F AE /3 !r | wrgsbase | Ry | only64',
 ];
