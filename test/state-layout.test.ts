@@ -5,8 +5,9 @@ import { CpuState, ICOUNT_F64, S } from '../src/cpu/state.js';
 describe('CPU state layout', () => {
   it('keeps the documented offsets', () => {
     expect([S.GPR, S.RIP_LO, S.RIP_HI, S.CC_OP, S.CC_DST_LO, S.CC_SRC_LO, S.CC_SRC2_LO, S.FLAGS]).toEqual([0, 32, 33, 34, 35, 37, 39, 41]);
-    expect([S.FS_BASE_LO, S.GS_BASE_LO, S.MXCSR, S.FPU_CW, S.FPU_SW, S.FPU_TAG]).toEqual([42, 44, 46, 47, 48, 49]);
-    expect([S.XMM, S.FPR, S.SIZE]).toEqual([64, 128, 192]);
+    expect([S.MXCSR, S.FPU_CW, S.FPU_SW, S.FPU_TAG]).toEqual([46, 47, 48, 49]);
+    expect([S.SEG, S.FS_BASE_LO, S.GS_BASE_LO, S.CR0, S.EFER, S.DR0, S.CPL, S.STAR_LO]).toEqual([192, 220, 226, 240, 247, 250, 266, 268]);
+    expect([S.XMM, S.FPR, S.SIZE]).toEqual([64, 128, 320]);
     // XMM registers are 16-byte aligned for Float64Array/Float32Array views.
     expect((S.XMM * 4) % 16).toBe(0);
     // The instruction counter lies past the x87 registers and inside the buffer.

@@ -27,7 +27,8 @@ import { HELPERS } from '../src/cpu/helpers/index.js';
 import { REG_NAMES64 } from '../src/cpu/state.js';
 import { decode } from '../src/frontend/decoder.js';
 import { disassemble } from '../src/frontend/disasm.js';
-import { Loc, type OpRow, type OperandSpec, ROWS, operandBytes } from '../src/frontend/table.js';
+import { Loc, type OpRow, type OperandSpec, ROWS, operandBytes, rowExists } from '../src/frontend/table.js';
+import { SYSTEM_HELPERS } from '../src/machine/system.js';
 import { LOWERINGS } from '../src/ir/lift.js';
 import {
   CODE, DATA, GUEST_RSP, NO_FAULT, TIMEOUT, type MachineState, type Outcome, defaultState, outcomeColumn, runNative, writeColumn,
@@ -86,6 +87,9 @@ function touchesSegments(row: OpRow): boolean {
 }
 
 export function executes(row: OpRow): boolean {
+  // Rows of 64-bit mode with user-mode semantics: system instructions need the machine (and
+  // CPL 0), so their tests are the bare-metal images, not native user-mode vectors.
+  if (!rowExists(row, true) || row.mnem in SYSTEM_HELPERS) return false;
   return !!(LOWERINGS[row.mnem] || HELPERS[row.mnem]) && !SKIP[row.mnem] && !touchesSegments(row);
 }
 

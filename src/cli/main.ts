@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 /**
  * The svmjit command line. `svmjit run <elf> [args…]` runs a static x86-64 Linux program;
+ * `svmjit boot <image>` boots a bare-metal multiboot image on the emulated PC;
  * `svmjit demo` (what `npm start` runs) runs the bundled demo guest and reports what happened.
  * Flags follow qemu-user and Blink where they overlap (-d, -D, -E, -U, --strace, --one-insn-per-tb).
  * Every user-facing failure is one line on stderr and a status, never a JS stack trace.
@@ -12,9 +13,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runProgram, type RunOptions } from './run.js';
+import { bootImage, parseBootArgs } from './boot.js';
 
 const USAGE = `usage: svmjit run [options] <elf> [args...]
        svmjit profile [options] <elf> [args...]   (run with --profile)
+       svmjit boot [options] <image>               (bare-metal multiboot image; svmjit boot --help)
        svmjit demo
 options:
   --no-jit              interpret the IR only (the reference interpreter)
@@ -150,6 +153,10 @@ function main(): void {
     }
     if (cmd === 'profile' && !opts.profileDir) opts.profileDir = '.';
     process.exitCode = runProgram(prog, args, opts);
+    return;
+  }
+  if (cmd === 'boot') {
+    process.exitCode = bootImage(parseBootArgs(rest, fail));
     return;
   }
   if (cmd === 'demo') {

@@ -27,7 +27,7 @@ export interface RunOptions {
   profileDir: string;
 }
 
-function makeLog(file?: string): (line: string) => void {
+export function makeLog(file?: string): (line: string) => void {
   const fd = file ? fs.openSync(file, 'w') : 2;
   return (line: string) => {
     const buf = Buffer.from(line + '\n');
@@ -138,21 +138,32 @@ export function runProgram(prog: string, args: string[], opts: RunOptions): numb
     const files = writeProfile(profiler, symbolize, prog, opts.profileDir);
     log(`svmjit: guest profile (${profiler.samples.length} samples): ${files.join(', ')}`);
   }
-  if (opts.stats) {
-    const st = engine.stats;
-    const insns = cpu.st.icount;
-    const record = {
-      insns, blocks: st.blocksTranslated, blocksCompiled: st.blocksCompiled, compileMs: +st.compileMs.toFixed(2), cacheHits: st.cacheHits,
-      cacheMisses: st.cacheMisses, invalidations: st.invalidations, wallMs: +wallMs.toFixed(2), mips: +(insns / wallMs / 1000).toFixed(2), exitStatus: status,
-    };
-    if (opts.stats === 'json') log(`svmjit-stats: ${JSON.stringify(record)}`);
-    else {
-      log(`\n--- svmjit statistics (${opts.mode}) ---`);
-      log(`guest instructions   ${insns.toLocaleString('en-US')}`);
-      log(`blocks translated    ${st.blocksTranslated} (compiled to JS: ${st.blocksCompiled}, ${st.compileMs.toFixed(1)} ms)`);
-      log(`cache hits / misses  ${st.cacheHits} / ${st.cacheMisses}; invalidations ${st.invalidations}`);
-      log(`wall time            ${wallMs.toFixed(1)} ms, ${record.mips} guest MIPS; exit status ${status}`);
-    }
-  }
+  if (opts.stats) reportStats(opts.stats, log, opts.mode, engine, cpu.st.icount, wallMs, status);
   return status;
+}
+
+/**
+ * The --stats report both personalities print: engine counters, guest instructions and MIPS,
+ * plus any personality-specific lines (`extra`: label → value).
+ */
+export function reportStats(
+  format: 'text' | 'json', log: (line: string) => void, mode: ExecMode, engine: Engine, insns: number, wallMs: number, status: number,
+  extra: Record<string, string | number | Record<string, number>> = {},
+): void {
+  const st = engine.stats;
+  const record = {
+    insns, blocks: st.blocksTranslated, blocksCompiled: st.blocksCompiled, compileMs: +st.compileMs.toFixed(2), cacheHits: st.cacheHits,
+    cacheMisses: st.cacheMisses, invalidations: st.invalidations, wallMs: +wallMs.toFixed(2), mips: +(insns / wallMs / 1000).toFixed(2), exitStatus: status,
+    ...extra,
+  };
+  if (format === 'json') {
+    log(`svmjit-stats: ${JSON.stringify(record)}`);
+    return;
+  }
+  log(`\n--- svmjit statistics (${mode}) ---`);
+  log(`guest instructions   ${insns.toLocaleString('en-US')}`);
+  log(`blocks translated    ${st.blocksTranslated} (compiled to JS: ${st.blocksCompiled}, ${st.compileMs.toFixed(1)} ms)`);
+  log(`cache hits / misses  ${st.cacheHits} / ${st.cacheMisses}; invalidations ${st.invalidations}`);
+  for (const [k, v] of Object.entries(extra)) log(`${k.padEnd(20)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+  log(`wall time            ${wallMs.toFixed(1)} ms, ${record.mips} guest MIPS; exit status ${status}`);
 }

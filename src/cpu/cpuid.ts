@@ -21,7 +21,7 @@
  *   leaf 7           all zero: no BMI, AVX2, ERMS, FSGSBASE, … (subleaf count 0)
  *   leaf 0x80000000  EAX = 0x80000008; EBX,EDX,ECX = "AuthenticAMD"
  *   leaf 0x80000001  EAX = leaf 1's signature; ECX: 0 LAHF/SAHF in 64-bit mode, 5 ABM (LZCNT);
- *                    EDX: 11 SYSCALL, 20 NX, 29 LM
+ *                    EDX: 11 SYSCALL, 20 NX, 26 Page1GB, 29 LM
  *   0x80000002-4     brand string "svmjit virtual CPU", NUL-padded to 48 bytes
  *   leaf 0x80000008  EAX = 0x3030: 48 physical and 48 linear address bits
  *   everything else  zero (including leaves 2-6, 0xD and the cache leaves 0x80000005/6)
@@ -71,6 +71,8 @@ const enum ExtEcx {
 const enum ExtEdx {
   SYSCALL = 1 << 11,
   NX = 1 << 20,
+  /** 1 GiB pages in 4-level paging (the machine's page walker has them). */
+  PAGE1GB = 1 << 26,
   LM = 1 << 29,
 }
 
@@ -103,7 +105,7 @@ function leafValues(leaf: number): void {
       (out[0] = MAX_EXTENDED_LEAF), (out[1] = VENDOR_EBX), (out[2] = VENDOR_ECX), (out[3] = VENDOR_EDX);
       return;
     case EXT + 1:
-      (out[0] = SIGNATURE), (out[2] = ExtEcx.LAHF_LM | ExtEcx.ABM), (out[3] = ExtEdx.SYSCALL | ExtEdx.NX | ExtEdx.LM);
+      (out[0] = SIGNATURE), (out[2] = ExtEcx.LAHF_LM | ExtEcx.ABM), (out[3] = ExtEdx.SYSCALL | ExtEdx.NX | ExtEdx.PAGE1GB | ExtEdx.LM);
       return;
     case EXT + 2:
     case EXT + 3:
@@ -125,3 +127,17 @@ export function cpuidUserMode(cpu: Cpu): void {
   (s[0] = out[0]), (s[6] = out[1]), (s[2] = out[2]), (s[4] = out[3]);
   (s[1] = 0), (s[7] = 0), (s[3] = 0), (s[5] = 0);
 }
+
+/**
+ * The machine's CPUID: the user-mode leaves plus what the bare-metal PC has beyond them —
+ * leaf 1 ECX bit 21 x2APIC and bit 24 TSC-deadline (the local APIC implements both) — and the
+ * initial APIC ID in leaf 1 EBX[31:24] (CPU 0 until there are more).
+ */
+export function cpuidMachine(cpu: Cpu): void {
+  const leaf = cpu.s[0];
+  cpuidUserMode(cpu);
+  if (leaf === 1) cpu.s[2] |= X2APIC | TSC_DEADLINE;
+}
+
+const X2APIC = 1 << 21;
+const TSC_DEADLINE = 1 << 24;

@@ -17,8 +17,8 @@ import { CpuException, NonCanonical, PfErr, Vec } from './exceptions.js';
 export const PAGE_SIZE = 4096;
 const PAGE_SHIFT = 12;
 const INV_PAGE = 1 / PAGE_SIZE;
-const TLB_SIZE = 4096;
-const TLB_MASK = TLB_SIZE - 1;
+export const TLB_SIZE = 4096;
+export const TLB_MASK = TLB_SIZE - 1;
 /** 2^47: canonical addresses lie in [-2^47, 2^47). */
 const CANONICAL_LIMIT = 2 ** 47;
 /** Code-tracking granule: 64 bytes. */
@@ -37,6 +37,8 @@ export class Memory {
   readonly dv: DataView;
   /** Physical pages in RAM. */
   readonly physPages: number;
+  /** Bytes of RAM: physical addresses from here up are MMIO (machine mode). */
+  readonly ramEnd: number;
   /** vpn -> ppn * 8 + Prot. */
   readonly pageMap = new Map<number, number>();
   /** Per physical page: how many 64-byte granules hold translated code. */
@@ -49,10 +51,10 @@ export class Memory {
   onMapChange: () => void = () => {};
 
   // TLBs: tag is the vpn (a double), base the physical byte offset of the page.
-  private readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
-  private readonly tlbBaseR = new Int32Array(TLB_SIZE);
-  private readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
-  private readonly tlbBaseW = new Int32Array(TLB_SIZE);
+  protected readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
+  protected readonly tlbBaseR = new Int32Array(TLB_SIZE);
+  protected readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
+  protected readonly tlbBaseW = new Int32Array(TLB_SIZE);
 
   private readonly freePages: number[] = [];
   private nextFreshPage = 0;
@@ -61,7 +63,8 @@ export class Memory {
 
   constructor(ramBytes: number) {
     this.physPages = Math.floor(ramBytes / PAGE_SIZE);
-    this.ram = new ArrayBuffer(this.physPages * PAGE_SIZE);
+    this.ramEnd = this.physPages * PAGE_SIZE;
+    this.ram = new ArrayBuffer(this.ramEnd);
     this.u8 = new Uint8Array(this.ram);
     this.dv = new DataView(this.ram);
     this.codeCount = new Uint16Array(this.physPages);
@@ -154,8 +157,11 @@ export class Memory {
 
   // ---- translation ----
 
-  /** Physical byte offset of va for the access kind, or a #PF. Fills the TLB. */
-  translate(va: number, access: number): number {
+  /**
+   * Physical byte offset of va for the access kind, or a #PF. Fills the TLB. `_size` (bytes
+   * accessed) matters only to the machine's data breakpoints.
+   */
+  translate(va: number, access: number, _size = 1): number {
     const vpn = Math.floor(va * INV_PAGE);
     const e = this.pageMap.get(vpn);
     if (e === undefined || (e & access) !== access) {
@@ -181,6 +187,11 @@ export class Memory {
   /** Physical address for an instruction fetch (needs PROT_EXEC). */
   translateFetch(va: number): number {
     return this.translate(va, Prot.EXEC);
+  }
+
+  /** One byte of code at linear va, for the decoder. */
+  fetchByte(va: number): number {
+    return this.u8[this.translateFetch(va)];
   }
 
   // ---- code tracking ----
@@ -215,7 +226,8 @@ export class Memory {
     const vpn = Math.floor(a * INV_PAGE);
     const i = vpn & TLB_MASK;
     if (this.tlbTagR[i] === vpn) return this.u8[this.tlbBaseR[i] + (a - vpn * PAGE_SIZE)];
-    return this.u8[this.translate(a, Prot.READ)];
+    const p = this.translate(a, Prot.READ);
+    return p < this.ramEnd ? this.u8[p] : this.mmioRead(p, 1) & 0xff;
   }
 
   read16(a: number): number {
@@ -223,6 +235,10 @@ export class Memory {
     const i = vpn & TLB_MASK;
     const off = a - vpn * PAGE_SIZE;
     if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 2) return this.dv.getUint16(this.tlbBaseR[i] + off, true);
+    if (off <= PAGE_SIZE - 2) {
+      const p = this.translate(a, Prot.READ, 2);
+      return p < this.ramEnd ? this.dv.getUint16(p, true) : this.mmioRead(p, 2) & 0xffff;
+    }
     return this.read8(a) | (this.read8(a + 1) << 8);
   }
 
@@ -232,8 +248,22 @@ export class Memory {
     const i = vpn & TLB_MASK;
     const off = a - vpn * PAGE_SIZE;
     if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 4) return this.dv.getInt32(this.tlbBaseR[i] + off, true);
+    if (off <= PAGE_SIZE - 4) {
+      const p = this.translate(a, Prot.READ, 4);
+      return p < this.ramEnd ? this.dv.getInt32(p, true) : this.mmioRead(p, 4) | 0;
+    }
     return this.read16(a) | (this.read16(a + 2) << 16);
   }
+
+  /**
+   * Physical addresses at or beyond ramEnd are not RAM: the machine's MMIO devices answer
+   * there (user mode never translates to them). Reads of nothing return all ones.
+   */
+  protected mmioRead(_phys: number, _size: number): number {
+    return -1;
+  }
+
+  protected mmioWrite(_phys: number, _size: number, _value: number): void {}
 
   /** 64-bit read: returns the low half; the high half is left in this.hi. */
   read64(a: number): number {
@@ -260,7 +290,8 @@ export class Memory {
       return;
     }
     const p = this.translateWrite(a, 1);
-    this.u8[p] = v;
+    if (p < this.ramEnd) this.u8[p] = v;
+    else this.mmioWrite(p, 1, v & 0xff);
   }
 
   write16(a: number, v: number): void {
@@ -269,6 +300,12 @@ export class Memory {
     const off = a - vpn * PAGE_SIZE;
     if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 2) {
       this.dv.setUint16(this.tlbBaseW[i] + off, v, true);
+      return;
+    }
+    if (off <= PAGE_SIZE - 2) {
+      const p = this.translateWrite(a, 2);
+      if (p < this.ramEnd) this.dv.setUint16(p, v, true);
+      else this.mmioWrite(p, 2, v & 0xffff);
       return;
     }
     this.checkWritable(a, 2);
@@ -282,6 +319,12 @@ export class Memory {
     const off = a - vpn * PAGE_SIZE;
     if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 4) {
       this.dv.setInt32(this.tlbBaseW[i] + off, v, true);
+      return;
+    }
+    if (off <= PAGE_SIZE - 4) {
+      const p = this.translateWrite(a, 4);
+      if (p < this.ramEnd) this.dv.setInt32(p, v, true);
+      else this.mmioWrite(p, 4, v | 0);
       return;
     }
     this.checkWritable(a, 4);
@@ -312,8 +355,8 @@ export class Memory {
 
   /** Slow write path for one byte-range inside a page: permission, then code invalidation. */
   private translateWrite(a: number, len: number): number {
-    const p = this.translate(a, Prot.WRITE);
-    if (this.codeCount[Math.floor(p / PAGE_SIZE)] && this.codeGranule[p >>> GRANULE_SHIFT]) this.onCodeWrite(p, len);
+    const p = this.translate(a, Prot.WRITE, len);
+    if (p < this.ramEnd && this.codeCount[Math.floor(p / PAGE_SIZE)] && this.codeGranule[p >>> GRANULE_SHIFT]) this.onCodeWrite(p, len);
     return p;
   }
 

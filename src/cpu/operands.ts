@@ -5,7 +5,7 @@
  * for instructions without a hand-written lowering, so clarity wins over speed here.
  */
 import type { Cpu } from './cpu.js';
-import { S } from './state.js';
+import { S, SEG_STRIDE, SegField } from './state.js';
 import { type Insn, OpKind, Seg, BASE_NONE } from '../frontend/insn.js';
 
 /** A register's value as a signed 64-bit JS number (exact for addresses). */
@@ -16,11 +16,13 @@ export function regAddr(cpu: Cpu, r: number): number {
 /** The effective (linear) address of the instruction's memory operand. */
 export function effAddr(cpu: Cpu, insn: Insn): number {
   const s = cpu.s;
-  if (insn.addrSize === 4) {
+  if (insn.addrSize !== 8) {
     let a = insn.disp | 0;
     if (insn.base !== BASE_NONE) a = (a + s[2 * insn.base]) | 0;
     if (insn.index >= 0) a = (a + Math.imul(s[2 * insn.index], insn.scale)) | 0;
-    return (a >>> 0) + segBase(cpu, insn.seg);
+    const lin = (insn.addrSize === 2 ? a & 0xffff : a >>> 0) + segBase(cpu, insn.seg);
+    // Outside 64-bit mode the linear address wraps at 4 GiB.
+    return insn.mode === 64 ? lin : lin % 4294967296;
   }
   let a = insn.disp;
   if (insn.base !== BASE_NONE) a += regAddr(cpu, insn.base);
@@ -35,10 +37,11 @@ export function wrap64(a: number): number {
   return a;
 }
 
+/** The base of segment `seg` (a Seg; Seg.NONE = no segment). 64-bit mode ignores ES/CS/SS/DS: the decoder never names them there. */
 export function segBase(cpu: Cpu, seg: number): number {
-  if (seg === Seg.FS) return cpu.s[S.FS_BASE_HI] * 4294967296 + (cpu.s[S.FS_BASE_LO] >>> 0);
-  if (seg === Seg.GS) return cpu.s[S.GS_BASE_HI] * 4294967296 + (cpu.s[S.GS_BASE_LO] >>> 0);
-  return 0;
+  if (seg < 0) return 0;
+  const at = S.SEG + SEG_STRIDE * seg;
+  return cpu.s[at + SegField.BASE_HI] * 4294967296 + (cpu.s[at + SegField.BASE_LO] >>> 0);
 }
 
 /**

@@ -28,10 +28,6 @@ export const enum S {
    * CC_OP is CcOp.EFLAGS.
    */
   FLAGS = 41,
-  FS_BASE_LO = 42,
-  FS_BASE_HI = 43,
-  GS_BASE_LO = 44,
-  GS_BASE_HI = 45,
   MXCSR = 46,
   /** x87 control word, status word (TOP is kept in bits 11-13 as in FSTSW), tag word (abridged: bit i = ST register i physical is valid). */
   FPU_CW = 47,
@@ -44,8 +40,69 @@ export const enum S {
   XMM = 64,
   /** ST(physical 0-7): mantissa lo, mantissa hi, sign<<15|exponent, unused. */
   FPR = 128,
-  /** Retired guest instruction count, a float64 at byte offset 8*ICOUNT_F64. */
-  SIZE = 192,
+  /**
+   * Segment caches ES CS SS DS FS GS LDTR TR (SegReg order), SEG_STRIDE int32s each:
+   * selector, attributes (the VMCB's 12-bit packing: type, S, DPL, P, AVL, L, D/B, G), limit
+   * (bytes, expanded by G), base lo, base hi. User mode uses only the FS and GS bases.
+   */
+  SEG = 192,
+  FS_BASE_LO = 192 + 4 * 6 + 4,
+  FS_BASE_HI = 192 + 4 * 6 + 5,
+  GS_BASE_LO = 192 + 5 * 6 + 4,
+  GS_BASE_HI = 192 + 5 * 6 + 5,
+  // System registers (machine mode). 64-bit values are lo/hi pairs.
+  CR0 = 240,
+  CR2_LO = 241,
+  CR2_HI = 242,
+  CR3_LO = 243,
+  CR3_HI = 244,
+  CR4 = 245,
+  EFER = 247,
+  XCR0 = 248,
+  /** DR0-DR3 lo/hi pairs. */
+  DR0 = 250,
+  DR6 = 258,
+  DR7 = 259,
+  GDTR_BASE_LO = 260,
+  GDTR_BASE_HI = 261,
+  GDTR_LIMIT = 262,
+  IDTR_BASE_LO = 263,
+  IDTR_BASE_HI = 264,
+  IDTR_LIMIT = 265,
+  /** Current privilege level (CS.DPL as loaded; kept separately because every check reads it). */
+  CPL = 266,
+  /** MSRs that instructions read directly (lo/hi pairs). */
+  STAR_LO = 268,
+  STAR_HI = 269,
+  LSTAR_LO = 270,
+  LSTAR_HI = 271,
+  CSTAR_LO = 272,
+  CSTAR_HI = 273,
+  SFMASK = 274,
+  KGS_BASE_LO = 276,
+  KGS_BASE_HI = 277,
+  SYSENTER_CS = 278,
+  SYSENTER_ESP_LO = 280,
+  SYSENTER_ESP_HI = 281,
+  SYSENTER_EIP_LO = 282,
+  SYSENTER_EIP_HI = 283,
+  TSC_AUX = 286,
+  SIZE = 320,
+}
+
+/** Int32s per segment cache in S.SEG. */
+export const SEG_STRIDE = 6;
+/** Offsets inside one segment cache. */
+export const enum SegField {
+  SEL = 0,
+  ATTR = 1,
+  LIMIT = 2,
+  BASE_LO = 4,
+  BASE_HI = 5,
+}
+/** Segment registers in state order (ES…GS match the encoding of the ModRM reg field). */
+export const enum SegReg {
+  ES = 0, CS, SS, DS, FS, GS, LDTR, TR,
 }
 
 /** Float64 index of the retired-instruction counter. */

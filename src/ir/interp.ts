@@ -86,11 +86,12 @@ export function interpretBlock(cpu: Cpu, blk: IrBlock): number {
           lo[i.dst] = lo[i.a];
           break;
         case Op.EA: {
-          if (i.k === 4) {
+          if (i.k !== 8) {
             let a = i.imm | 0;
             if (i.a >= 0) a = (a + lo[i.a]) | 0;
             if (i.b >= 0) a = (a + Math.imul(lo[i.b], i.scale)) | 0;
-            ad[i.dst] = (a >>> 0) + segBase(cpu, i.reg);
+            const lin = (i.k === 2 ? a & 0xffff : a >>> 0) + segBase(cpu, i.reg);
+            ad[i.dst] = i.size2 === 4 ? lin % 4294967296 : lin;
           } else {
             let a = i.imm;
             if (i.a >= 0) a += toAddr(lo[i.a], hi[i.a]);
@@ -167,6 +168,10 @@ export function interpretBlock(cpu: Cpu, blk: IrBlock): number {
           return -1;
         case Op.EXIT:
           setRip(s, i.imm);
+          s[S.EXIT_REASON] = i.k;
+          cpu.st.icount += blk.insns.length;
+          return -2;
+        case Op.RESUME:
           s[S.EXIT_REASON] = i.k;
           cpu.st.icount += blk.insns.length;
           return -2;

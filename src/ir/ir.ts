@@ -93,8 +93,9 @@ export class IrBuilder {
   lo(a: number): number {
     return this.emit(Op.LO, { a }, Ty.I32);
   }
-  ea(base: number, index: number, scale: number, disp: number, addrSize: number, seg: number): number {
-    return this.emit(Op.EA, { a: base, b: index, scale, imm: disp, k: addrSize, reg: seg }, Ty.ADDR);
+  /** wrap32: outside 64-bit mode the linear address (offset + segment base) wraps at 4 GiB. */
+  ea(base: number, index: number, scale: number, disp: number, addrSize: number, seg: number, wrap32 = false): number {
+    return this.emit(Op.EA, { a: base, b: index, scale, imm: disp, k: addrSize, reg: seg, size2: wrap32 ? 4 : 0 }, Ty.ADDR);
   }
   toaddr(a: number): number {
     return this.emit(Op.TOADDR, { a }, Ty.ADDR);
@@ -141,6 +142,9 @@ export class IrBuilder {
   exit(reason: number, rip: number): void {
     this.emit(Op.EXIT, { k: reason, imm: rip });
   }
+  resume(reason: number): void {
+    this.emit(Op.RESUME, { k: reason });
+  }
   /** Raise `vector` (or, with -1, the block's stored error) with RIP = rip. */
   raise(vector: number, errorCode: number, rip: number): void {
     this.emit(Op.RAISE, { k: vector, imm: errorCode, imm2: rip });
@@ -172,7 +176,7 @@ export function printBlock(blk: IrBlock): string {
     if (i.op === Op.CONST32 || i.op === Op.CONST64) parts.push(`0x${(i.immHi >>> 0).toString(16)}:${(i.imm >>> 0).toString(16)}`);
     if (i.op === Op.JUMP || i.op === Op.BRANCH || i.op === Op.EXIT || i.op === Op.EA) parts.push(`0x${i.imm.toString(16)}`);
     if (i.op === Op.BRANCH) parts.push(`0x${i.imm2.toString(16)}`);
-    if (i.op === Op.FLAGS || i.op === Op.COND || i.op === Op.EXIT || i.op === Op.RAISE || i.op === Op.HELPER) parts.push(`k=${i.k}`);
+    if (i.op === Op.FLAGS || i.op === Op.COND || i.op === Op.EXIT || i.op === Op.RESUME || i.op === Op.RAISE || i.op === Op.HELPER) parts.push(`k=${i.k}`);
     lines.push(`  ${i.dst >= 0 ? t(i.dst) + ' = ' : ''}${parts.join(' ')}`);
   }
   return lines.join('\n');

@@ -13,9 +13,12 @@
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { CcOp } from '../cpu/flags.js';
 import { HELPERS } from '../cpu/helpers/index.js';
+import { SSE_HELPERS } from '../cpu/helpers/sse.js';
+import { X87_HELPERS } from '../cpu/helpers/x87.js';
 import { Reg } from '../cpu/state.js';
+import { CpuMode, codeBits, stackBytes } from '../cpu/cpu.js';
 import { decode, type FetchByte } from '../frontend/decoder.js';
-import { BASE_NONE, type Insn, OpKind } from '../frontend/insn.js';
+import { BASE_NONE, type Insn, OpKind, Seg } from '../frontend/insn.js';
 import { IrBlock, IrBuilder } from './ir.js';
 import { AluOp, Exit, OPS, Op, UnOp } from './ops.js';
 
@@ -29,13 +32,23 @@ export class Lifter {
   readonly b: IrBuilder;
   insn!: Insn;
   private eaTemp = -1;
+  /** Stack pointer width in bytes (2, 4 or 8). */
+  readonly stackSize: number;
+  /** Outside 64-bit mode: segment bases apply and linear addresses wrap at 4 GiB. */
+  readonly legacy: boolean;
 
   constructor(
     readonly blk: IrBlock,
     /** Emit TRACK ops at calls and returns (guest profiling). */
     readonly tracking = false,
+    /** The CpuMode the block is translated for. */
+    readonly mode: number = CpuMode.LONG64,
+    /** Bare-metal machine: system instructions run their system helpers. */
+    readonly machine = false,
   ) {
     this.b = new IrBuilder(blk);
+    this.stackSize = stackBytes(mode);
+    this.legacy = codeBits(mode) !== 64;
   }
 
   /** Start lowering a new guest instruction. */
@@ -51,8 +64,19 @@ export class Lifter {
     const i = this.insn;
     const base = i.base === BASE_NONE ? -1 : this.b.get(i.base, 8);
     const index = i.index < 0 ? -1 : this.b.get(i.index, 8);
-    this.eaTemp = this.b.ea(base, index, i.scale, i.disp, i.addrSize, i.seg);
+    this.eaTemp = this.b.ea(base, index, i.scale, i.disp, i.addrSize, i.seg, this.legacy);
     return this.eaTemp;
+  }
+
+  /** The linear address of stack slot `sp` (a stack-width value): SS-relative outside 64-bit mode. */
+  stackAddr(sp: number): number {
+    if (!this.legacy) return this.b.toaddr(sp);
+    return this.b.ea(this.stackSize === 8 ? sp : this.b.ext(sp, 4, 8, false), -1, 1, 0, this.stackSize, Seg.SS, true);
+  }
+
+  /** A branch target of `size` bytes as an address (16/32-bit targets are zero-extended offsets). */
+  target(v: number, size: number): number {
+    return this.b.toaddr(size === 8 ? v : this.b.ext(v, 4, 8, false));
   }
 
   /** Operand i at its size (I32 for 1/2/4, I64 for 8). */
@@ -82,17 +106,24 @@ export class Lifter {
 
   /** rsp - n, stored at, then rsp updated: the push sequence with the store first (precise faults). */
   push(size: number, v: number): void {
-    const rsp = this.b.get(Reg.RSP, 8);
-    const nrsp = this.b.bin(AluOp.SUB, 8, rsp, this.b.const64(size, 0));
-    this.b.store(size, this.b.toaddr(nrsp), v);
-    this.b.put(Reg.RSP, 8, nrsp);
+    const w = this.stackSize;
+    const rsp = this.b.get(Reg.RSP, w);
+    const nrsp = this.b.bin(AluOp.SUB, w, rsp, this.b.constOf(w, size, 0));
+    this.b.store(size, this.stackAddr(nrsp), v);
+    this.b.put(Reg.RSP, w, nrsp);
   }
 
   /** Load from the stack top; returns [value, new rsp] — the caller PUTs rsp after any other faulting op. */
   pop(size: number): [number, number] {
-    const rsp = this.b.get(Reg.RSP, 8);
-    const v = this.b.load(size, this.b.toaddr(rsp));
-    return [v, this.b.bin(AluOp.ADD, 8, rsp, this.b.const64(size, 0))];
+    const w = this.stackSize;
+    const rsp = this.b.get(Reg.RSP, w);
+    const v = this.b.load(size, this.stackAddr(rsp));
+    return [v, this.b.bin(AluOp.ADD, w, rsp, this.b.constOf(w, size, 0))];
+  }
+
+  /** Set the stack pointer (a stack-width value from pop()). */
+  setSp(v: number): void {
+    this.b.put(Reg.RSP, this.stackSize, v);
   }
 
   /** A 0/1 condition widened to the operand size. */
@@ -210,7 +241,7 @@ function lea(l: Lifter, i: Insn): void {
     if (i.disp !== 0 || v < 0) add(l.b.constOf(w, i.disp | 0, i.disp < 0 ? -1 : 0));
   }
   if (i.addrSize === 4 && w === 8) v = l.b.ext(l.b.lo(v), 4, 8, false);
-  l.store(0, size === 2 ? l.b.bin(AluOp.AND, 4, v, l.b.const32(0xffff)) : v);
+  l.store(0, size === 2 || i.addrSize === 2 ? l.b.bin(AluOp.AND, 4, w === 8 ? l.b.lo(v) : v, l.b.const32(0xffff)) : v);
 }
 
 function imul(l: Lifter, i: Insn): void {
@@ -254,34 +285,37 @@ function pop(l: Lifter, i: Insn): void {
   const [v, nrsp] = l.pop(i.opSize);
   if (l.isMem(0)) {
     l.store(0, v);
-    l.b.put(Reg.RSP, 8, nrsp);
+    l.setSp(nrsp);
   } else {
-    l.b.put(Reg.RSP, 8, nrsp);
+    l.setSp(nrsp);
     l.store(0, v);
   }
 }
 
 function call(l: Lifter, i: Insn): void {
   const op = i.ops[0];
-  const target = op.kind === OpKind.Rel ? -1 : l.b.toaddr(l.load(0, 8));
-  l.push(8, l.b.const64(i.next | 0, Math.floor(i.next / 4294967296)));
+  const size = i.opSize;
+  const target = op.kind === OpKind.Rel ? -1 : l.target(l.load(0, size), size);
+  l.push(size, l.b.constOf(size, i.next | 0, Math.floor(i.next / 4294967296)));
   if (l.tracking) l.b.emit(Op.TRACK, { k: 0, imm: i.addr, a: l.b.get(Reg.RSP, 8) });
   if (op.kind === OpKind.Rel) l.b.jump(op.imm);
   else l.b.jumpi(target);
 }
 
 function ret(l: Lifter, i: Insn): void {
-  const [v, nrsp] = l.pop(8);
+  const size = i.opSize;
+  const [v, nrsp] = l.pop(size);
   const imm = i.ops.length ? i.ops[0].imm & 0xffff : 0;
-  l.b.put(Reg.RSP, 8, imm ? l.b.bin(AluOp.ADD, 8, nrsp, l.b.const64(imm, 0)) : nrsp);
-  if (l.tracking) l.b.emit(Op.TRACK, { k: 1, imm: i.addr, a: nrsp });
-  l.b.jumpi(l.b.toaddr(v));
+  const w = l.stackSize;
+  l.setSp(imm ? l.b.bin(AluOp.ADD, w, nrsp, l.b.constOf(w, imm, 0)) : nrsp);
+  if (l.tracking && w === 8) l.b.emit(Op.TRACK, { k: 1, imm: i.addr, a: nrsp });
+  l.b.jumpi(l.target(v, size));
 }
 
 function jmp(l: Lifter, i: Insn): void {
   const op = i.ops[0];
   if (op.kind === OpKind.Rel) l.b.jump(op.imm);
-  else l.b.jumpi(l.b.toaddr(l.load(0, 8)));
+  else l.b.jumpi(l.target(l.load(0, i.opSize), i.opSize));
 }
 
 function loopFamily(l: Lifter, i: Insn): void {
@@ -325,9 +359,10 @@ function xchg(l: Lifter, i: Insn): void {
 }
 
 function leave(l: Lifter, i: Insn): void {
-  const rbp = l.b.get(Reg.RBP, 8);
-  const v = l.b.load(i.opSize, l.b.toaddr(rbp));
-  l.b.put(Reg.RSP, 8, l.b.bin(AluOp.ADD, 8, rbp, l.b.const64(i.opSize, 0)));
+  const w = l.stackSize;
+  const rbp = l.b.get(Reg.RBP, w);
+  const v = l.b.load(i.opSize, l.stackAddr(rbp));
+  l.setSp(l.b.bin(AluOp.ADD, w, rbp, l.b.constOf(w, i.opSize, 0)));
   l.b.put(Reg.RBP, i.opSize, v);
 }
 
@@ -367,16 +402,52 @@ export const LOWERINGS: Record<string, Lowering> = {
   int: (l, i) => l.b.raise(Vec.GP, ((i.ops[0].imm & 0xff) << 3) | 2, i.addr), // no IDT gate for user INT n (Linux: SIGSEGV)
 };
 
-/** Translate the basic block at addr. A decode fault in the first instruction becomes a RAISE of it. */
-export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_INSNS, tracking = false): IrBlock {
+/**
+ * The bare-metal machine runs these through their system helpers (IDT delivery, HLT waiting,
+ * SYSCALL through the MSRs) instead of the user-mode personality's lowerings above.
+ */
+const MACHINE_SYSTEM = new Set(['hlt', 'int', 'int3', 'int1', 'syscall']);
+
+/**
+ * The exception an x87 or SSE instruction raises instead of running under CR0.EM/TS/MP and
+ * CR4.OSFXSR (SDM Vol 3 §2.5 and Table 13-1), or -1. The mode bits are part of the cache key,
+ * so code translated with the FPU available carries no check.
+ */
+function fpuUnavailable(mnem: string, mode: number): number {
+  const ts = (mode & CpuMode.FPU_TS) !== 0;
+  const em = (mode & CpuMode.FPU_EM) !== 0;
+  if (mnem === 'fwait') return ts && mode & CpuMode.FPU_MP ? Vec.NM : -1;
+  if (mnem === 'fxsave' || mnem === 'fxrstor') return ts || em ? Vec.NM : -1;
+  if (mnem in X87_HELPERS) return ts || em ? Vec.NM : -1;
+  if (mnem in SSE_HELPERS) return em || mode & CpuMode.NO_OSFXSR ? Vec.UD : ts ? Vec.NM : -1;
+  return -1;
+}
+
+/** Segment, control and debug register operands: moving them can change the CPU mode. */
+function isSystemOperand(o: { kind: OpKind }): boolean {
+  return o.kind === OpKind.Seg || o.kind === OpKind.Cr || o.kind === OpKind.Dr;
+}
+
+/** A system instruction's helper sets RIP itself and the block ends so the runtime can look at the new state. */
+function systemEnd(l: Lifter): void {
+  l.b.helper();
+  l.b.resume(Exit.SYSTEM);
+}
+
+/**
+ * Translate the basic block at addr (an offset in CS outside 64-bit mode) for CpuMode `mode`.
+ * A decode fault in the first instruction becomes a RAISE of it.
+ */
+export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_INSNS, tracking = false, mode: number = CpuMode.LONG64, machine = false): IrBlock {
   const blk = new IrBlock(addr);
-  const l = new Lifter(blk, tracking);
+  const l = new Lifter(blk, tracking, mode, machine);
+  const bits = codeBits(mode);
   let pc = addr;
   const page = Math.floor(addr / 4096);
   for (let n = 0; ; n++) {
     let insn: Insn;
     try {
-      insn = decode(fetch, pc);
+      insn = decode(fetch, pc, bits);
     } catch (e) {
       if (!(e instanceof CpuException)) throw e;
       // Fault at this instruction when (and only when) execution reaches it.
@@ -387,8 +458,15 @@ export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_I
     }
     blk.insns.push(insn);
     l.begin(insn);
-    const lower = LOWERINGS[insn.mnem];
+    const fpuFault = machine && mode & (CpuMode.FPU_TRAPS | CpuMode.FPU_TS) ? fpuUnavailable(insn.mnem, mode) : -1;
+    if (fpuFault >= 0) {
+      l.b.raise(fpuFault, -1, insn.addr);
+      return blk;
+    }
+    const system = machine && (MACHINE_SYSTEM.has(insn.mnem) || (insn.row.end && !LOWERINGS[insn.mnem]) || insn.ops.some(isSystemOperand));
+    const lower = system ? undefined : LOWERINGS[insn.mnem];
     if (lower) lower(l, insn);
+    else if (system && HELPERS[insn.mnem]) systemEnd(l);
     else if (HELPERS[insn.mnem]) l.b.helper();
     else {
       blk.error = new Unimplemented(`instruction '${insn.mnem}' is not implemented (0x${insn.addr.toString(16)}: ${[...insn.bytes].map((x) => x.toString(16).padStart(2, '0')).join(' ')})`);

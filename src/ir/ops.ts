@@ -34,7 +34,10 @@ export const enum Op {
   EXT,
   /** dst:I32 = the low half of a:I64. */
   LO,
-  /** dst:ADDR = (a + b*scale + disp) truncated to k bytes (8 or 4) + segment base of `reg` (a Seg or -1); a, b may be -1. */
+  /**
+   * dst:ADDR = (a + b*scale + disp) truncated to k bytes (8, 4 or 2) + segment base of `reg` (a
+   * Seg or -1), the sum wrapped to 32 bits when size2 = 4 (outside 64-bit mode); a, b may be -1.
+   */
   EA,
   /** dst:ADDR = a:I64 (a register used as a branch target or an address). */
   TOADDR,
@@ -68,6 +71,11 @@ export const enum Op {
   EXIT,
   /** Raise CpuException(k, imm) at guest instruction boundary (RIP = this instruction). */
   RAISE,
+  /**
+   * End of block: leave to the runtime with exit reason k; RIP is what the preceding HELPER
+   * left in the state (system instructions that transfer control or change the CPU mode).
+   */
+  RESUME,
   /** Profiling only: a guest CALL (k=0, imm = call-site address, a = the new RSP:I64) or RET (k=1) for the shadow call stack. */
   TRACK,
 }
@@ -90,6 +98,11 @@ export const enum Exit {
   HLT = 2,
   /** INT3 / INT n / INT1: the runtime raises the exception with RIP after the instruction. */
   SOFTINT = 3,
+  /**
+   * Machine mode: a system instruction changed state the runtime must look at before running
+   * on (CPU mode, interrupt flag, paging, a pending event); RIP is already set.
+   */
+  SYSTEM = 4,
 }
 
 export interface OpInfo {
@@ -137,6 +150,7 @@ export const OPS: readonly OpInfo[] = [
   op('jumpi', 'goto a', { ends: true, hasDst: false, readsFlags: true }),
   op('exit', 'leave to the runtime (k)', { ends: true, hasDst: false, readsFlags: true }),
   op('raise', 'raise exception k', { ends: true, faults: true, hasDst: false, readsFlags: true }),
+  op('resume', 'leave to the runtime (k) at the RIP a helper set', { ends: true, hasDst: false, readsFlags: true }),
   op('track', 'profiler: guest call (k=0) or return (k=1)', { hasDst: false }),
 ];
 

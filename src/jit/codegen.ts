@@ -18,7 +18,7 @@ import * as acorn from 'acorn';
 import vm from 'node:vm';
 import type * as E from 'estree';
 import { CpuException } from '../cpu/exceptions.js';
-import { ICOUNT_F64, S } from '../cpu/state.js';
+import { ICOUNT_F64, S, SEG_STRIDE, SegField } from '../cpu/state.js';
 import { sizeLog, CcOp } from '../cpu/flags.js';
 import type { IrBlock, IrInsn } from '../ir/ir.js';
 import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
@@ -168,10 +168,11 @@ class Emitter {
   }
 
   /** Leave the unit: registers and flags to the state, RIP, retired instructions, exit index. */
-  exitTo(rip: E.Expression | number, ret: number, retired = this.blk.insns.length): E.Statement[] {
+  exitTo(rip: E.Expression | number | null, ret: number, retired = this.blk.insns.length): E.Statement[] {
+    const count: E.Expression = this.looping ? (retired ? expr`ic + ${retired}` : expr`ic`) : num(retired);
+    if (rip === null) return [...this.writebackRegs(), ...this.flushFlags(), ...stmts`f64[${ICOUNT_F64}] += ${count}; return ${ret};`];
     const ripLo: Hole = typeof rip === 'number' ? rip | 0 : expr`${rip} | 0`;
     const ripHi: Hole = typeof rip === 'number' ? Math.floor(rip / 4294967296) : expr`Math.floor(${rip} / 4294967296)`;
-    const count: E.Expression = this.looping ? (retired ? expr`ic + ${retired}` : expr`ic`) : num(retired);
     return [
       ...this.writebackRegs(),
       ...this.flushFlags(),
@@ -302,17 +303,22 @@ class Emitter {
       case Op.LO:
         return this.emit(stmts`${t(d)} = ${t(i.a)};`);
       case Op.EA: {
-        const seg: E.Expression = i.reg === 4 ? expr`(s[${S.FS_BASE_HI}] * 4294967296 + (s[${S.FS_BASE_LO}] >>> 0))` : i.reg === 5 ? expr`(s[${S.GS_BASE_HI}] * 4294967296 + (s[${S.GS_BASE_LO}] >>> 0))` : num(0);
-        if (i.k === 4) {
+        const baseAt = S.SEG + SEG_STRIDE * i.reg;
+        if (i.k !== 8) {
           let sum: E.Expression = num(i.imm | 0);
           if (i.a >= 0) sum = expr`${sum} + ${t(i.a)}`;
           if (i.b >= 0) sum = expr`${sum} + Math.imul(${t(i.b)}, ${i.scale})`;
-          return this.emit(stmts`${t(d)} = ((${sum}) >>> 0) + ${seg};`);
+          const off = i.k === 2 ? expr`((${sum}) & 0xffff)` : expr`((${sum}) >>> 0)`;
+          // Outside 64-bit mode segment bases are 32-bit and the linear address wraps at 4 GiB.
+          if (i.size2 === 4) return this.emit(i.reg < 0 ? stmts`${t(d)} = ${off};` : stmts`${t(d)} = (${off} + s[${baseAt + SegField.BASE_LO}]) >>> 0;`);
+          const seg = i.reg < 0 ? num(0) : expr`(s[${baseAt + SegField.BASE_HI}] * 4294967296 + (s[${baseAt + SegField.BASE_LO}] >>> 0))`;
+          return this.emit(stmts`${t(d)} = ${off} + ${seg};`);
         }
+        const seg: E.Expression = expr`(s[${baseAt + SegField.BASE_HI}] * 4294967296 + (s[${baseAt + SegField.BASE_LO}] >>> 0))`;
         let sum: E.Expression = num(i.imm);
         if (i.a >= 0) sum = expr`${sum} + (${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0))`;
         if (i.b >= 0) sum = expr`${sum} + (${h(i.b)} * 4294967296 + (${t(i.b)} >>> 0)) * ${i.scale}`;
-        if (i.reg === 4 || i.reg === 5) sum = expr`${sum} + ${seg}`;
+        if (i.reg >= 0) sum = expr`${sum} + ${seg}`;
         return this.emit(stmts`${t(d)} = ${sum};`);
       }
       case Op.TOADDR:
@@ -392,6 +398,9 @@ class Emitter {
       case Op.EXIT:
         this.emit(stmts`s[${S.EXIT_REASON}] = ${i.k};`);
         return this.emit(this.exitTo(i.imm, -2));
+      case Op.RESUME:
+        this.emit(stmts`s[${S.EXIT_REASON}] = ${i.k};`);
+        return this.emit(this.exitTo(null, -2));
       case Op.TRACK:
         return this.emit(i.a >= 0 ? stmts`cpu.profiler.track(${i.k}, ${i.imm}, ${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0));` : stmts`cpu.profiler.track(${i.k}, ${i.imm}, 0);`);
       case Op.RAISE:

@@ -14,7 +14,7 @@ import type { Cpu } from '../cpu/cpu.js';
 import { cpuidUserMode } from '../cpu/cpuid.js';
 import { CpuException } from '../cpu/exceptions.js';
 import { getRflags } from '../cpu/flags.js';
-import { Reg } from '../cpu/state.js';
+import { Reg, S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js';
 import { E, Errno, errnoMessage, errnoText, hostErrno } from './errno.js';
 import { type ElfSymbol, LoadError, parseElf } from './elf.js';
 import { ProcessExit } from './exit.js';
@@ -76,6 +76,7 @@ export class LinuxProcess implements TraceContext {
   ) {
     this.as = new AddressSpace(cpu.mem);
     this.warnLine = opts.warn ?? writeStderr;
+    enterUserMode(cpu);
     this.signals = new Signals({
       cpu,
       as: this.as,
@@ -231,4 +232,22 @@ export class LinuxProcess implements TraceContext {
     }
     return hex(addr);
   }
+}
+
+/**
+ * The system state a Linux process runs under: 64-bit user mode at CPL 3 with paging and
+ * long mode on, so system instructions fault as they would for a real process (#GP for CLI,
+ * HLT, MOV CR…) and the decoder and helpers see a consistent machine.
+ */
+function enterUserMode(cpu: Cpu): void {
+  const s = cpu.s;
+  s[S.CPL] = 3;
+  s[S.CR0] = 0x80050033 | 0; // PG, AM, WP, NE, ET, MP, PE
+  s[S.CR4] = 0x6a0; // PAE, PGE, OSFXSR, OSXMMEXCPT
+  s[S.EFER] = 0xd01; // SCE, LME, LMA, NXE
+  const cs = S.SEG + SEG_STRIDE * SegReg.CS, ss = S.SEG + SEG_STRIDE * SegReg.SS;
+  s[cs + SegField.SEL] = 0x33;
+  s[cs + SegField.ATTR] = 0x2fb; // 64-bit code, DPL 3, present
+  s[ss + SegField.SEL] = 0x2b;
+  s[ss + SegField.ATTR] = 0xcf3; // data, DPL 3, present
 }

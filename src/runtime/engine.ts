@@ -12,12 +12,12 @@
  * compiled to JS. `--no-jit` never compiles; `--one-insn-per-tb` makes every block one
  * instruction long.
  */
-import type { Cpu } from '../cpu/cpu.js';
+import { type Cpu, CpuMode, codeBits, is64BitCode } from '../cpu/cpu.js';
 import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
 import { decode } from '../frontend/decoder.js';
 import { OpKind, Seg } from '../frontend/insn.js';
 import { PAGE_SIZE, Prot } from '../cpu/memory.js';
-import { S } from '../cpu/state.js';
+import { S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js';
 import { disassemble } from '../frontend/disasm.js';
 import type { IrBlock } from '../ir/ir.js';
 import { printBlock } from '../ir/ir.js';
@@ -25,7 +25,7 @@ import { interpretBlock } from '../ir/interp.js';
 import { liftBlock, MAX_BLOCK_INSNS } from '../ir/lift.js';
 import { optimize } from '../ir/passes.js';
 import { type BlockFn, compileBlock, compileUnit } from '../jit/codegen.js';
-import { Op } from '../ir/ops.js';
+import { Exit, Op } from '../ir/ops.js';
 import { JitRuntime } from '../jit/runtime.js';
 import type { GuestProfiler } from '../profile/profiler.js';
 
@@ -49,6 +49,8 @@ export interface EngineOptions {
 
 /** Internal jumps per unit entry while profiling, so samples reach every hot loop often. */
 const PROFILE_LOOP_BUDGET = 256;
+/** Internal jumps per unit entry in machine mode (see compileOptions). */
+const MACHINE_LOOP_BUDGET = 4096;
 
 export class Block {
   fn: BlockFn | null = null;
@@ -62,7 +64,8 @@ export class Block {
   linkEpoch = 0;
   constructor(
     readonly vaddr: number,
-    readonly phys: number,
+    /** Cache key: guest-physical address of the first byte * MODE_KEYS + the CpuMode it was translated for. */
+    readonly key: number,
     readonly ir: IrBlock,
     /** Physical byte ranges the block's code came from: [start, len, start, len, …]. */
     readonly ranges: number[],
@@ -88,6 +91,8 @@ const STACK_OPS = new Set(['push', 'pop', 'call', 'ret', 'enter', 'leave', 'push
 const STRING_OPS = new Set(['movs', 'cmps', 'stos', 'lods', 'scas']);
 
 const JMP_CACHE = 4096;
+/** CpuMode values are below this: cache keys are phys * MODE_KEYS + mode. */
+const MODE_KEYS = 256;
 /** Dispatcher entries of a compiled block before it is recompiled as the head of a region. */
 const REGION_AT = 64;
 /** Most blocks in one region. */
@@ -113,6 +118,13 @@ export class Engine {
   private readonly jmpTag = new Float64Array(JMP_CACHE).fill(NaN);
   private readonly jmpBlk: (Block | undefined)[] = new Array(JMP_CACHE);
   private linkEpoch = 1;
+  /**
+   * Return to the caller (exit reason Exit.NONE) once this many instructions have retired:
+   * the machine's timers use it to get control back in time. Checked between units.
+   */
+  yieldAt = Infinity;
+  /** The CpuMode the direct-mapped cache and the chains were filled in. */
+  private jmpMode: number = CpuMode.LONG64;
   readonly stats: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, regionsCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
 
   constructor(
@@ -129,9 +141,40 @@ export class Engine {
     this.linkEpoch++;
   }
 
+  /**
+   * The linear address of code offset `rip`: outside 64-bit mode RIP is an offset in CS
+   * (whose base is 0 in 64-bit mode and in flat protected mode).
+   */
+  linearRip(): number {
+    return this.linear(this.cpu.st.rip);
+  }
+
+  /** Is the instruction at code offset rip an IRET (which loads RF rather than clearing it)? */
+  isIretAt(rip: number): boolean {
+    const mem = this.cpu.mem;
+    try {
+      return decode((a) => mem.fetchByte(this.linear(a)), rip, codeBits(this.cpu.mode)).mnem === 'iret';
+    } catch {
+      return false;
+    }
+  }
+
+  private linear(rip: number): number {
+    const cpu = this.cpu;
+    if (is64BitCode(cpu.mode)) return rip;
+    const s = cpu.s;
+    return ((s[S.SEG + SEG_STRIDE * SegReg.CS + SegField.BASE_LO] >>> 0) + rip) % 4294967296;
+  }
+
   /** The block at the current RIP. */
   lookup(): Block {
-    const rip = this.cpu.st.rip;
+    const cpu = this.cpu;
+    if (cpu.mode !== this.jmpMode) {
+      // The direct-mapped cache and the chains hold units of one mode only.
+      this.flushVirtual();
+      this.jmpMode = cpu.mode;
+    }
+    const rip = cpu.st.rip;
     const slot = (rip | 0) & (JMP_CACHE - 1);
     if (this.jmpTag[slot] === rip) {
       const b = this.jmpBlk[slot]!;
@@ -140,8 +183,9 @@ export class Engine {
         return b;
       }
     }
-    const phys = this.cpu.mem.translateFetch(rip);
-    let b = this.cache.get(phys);
+    const phys = cpu.mem.translateFetch(this.linear(rip));
+    const key = phys * MODE_KEYS + cpu.mode;
+    let b = this.cache.get(key);
     if (b && b.valid) this.stats.cacheHits++;
     else b = this.translate(rip, phys);
     this.jmpTag[slot] = rip;
@@ -152,18 +196,19 @@ export class Engine {
   private translate(rip: number, phys: number): Block {
     this.stats.cacheMisses++;
     this.stats.blocksTranslated++;
-    const mem = this.cpu.mem;
+    const cpu = this.cpu;
+    const mem = cpu.mem;
     const ranges: number[] = [];
-    const fetch = (a: number) => mem.u8[mem.translateFetch(a)];
-    const ir = liftBlock(fetch, rip, this.opts.mode === 'one-insn' ? 1 : MAX_BLOCK_INSNS, !!this.opts.profiler);
+    const fetch = (a: number) => mem.fetchByte(this.linear(a));
+    const ir = liftBlock(fetch, rip, this.opts.mode === 'one-insn' ? 1 : MAX_BLOCK_INSNS, !!this.opts.profiler, cpu.mode, cpu.machine);
     optimize(ir);
     for (const g of ir.insns) {
-      const p0 = mem.translateFetch(g.addr);
+      const p0 = mem.translateFetch(this.linear(g.addr));
       const firstLen = Math.min(g.len, PAGE_SIZE - (p0 % PAGE_SIZE));
       ranges.push(p0, firstLen);
-      if (firstLen < g.len) ranges.push(mem.translateFetch(g.addr + firstLen), g.len - firstLen);
+      if (firstLen < g.len) ranges.push(mem.translateFetch(this.linear(g.addr + firstLen)), g.len - firstLen);
     }
-    const b = new Block(rip, phys, ir, ranges);
+    const b = new Block(rip, phys * MODE_KEYS + cpu.mode, ir, ranges);
     for (let i = 0; i < ranges.length; i += 2) {
       mem.markCode(ranges[i], ranges[i + 1]);
       const ppn = Math.floor(ranges[i] / PAGE_SIZE);
@@ -171,7 +216,7 @@ export class Engine {
       if (!set) this.pageBlocks.set(ppn, (set = new Set()));
       set.add(b);
     }
-    this.cache.set(phys, b);
+    this.cache.set(b.key, b);
     const d = this.opts.debug;
     if (d.has('in_asm')) {
       this.opts.log(`IN: ${this.nameOf(rip)}`);
@@ -195,18 +240,31 @@ export class Engine {
   }
 
   private compileOptions() {
-    return { verify: this.opts.verify, loopBudget: this.opts.profiler ? PROFILE_LOOP_BUDGET : undefined };
+    // A machine guest's loop must come back to the dispatcher now and then, or a timer
+    // interrupt it is waiting for would never be delivered.
+    const budget = this.opts.profiler ? PROFILE_LOOP_BUDGET : this.cpu.machine ? MACHINE_LOOP_BUDGET : undefined;
+    return { verify: this.opts.verify, loopBudget: budget };
+  }
+
+  /** Run exactly one guest instruction, interpreted and not cached (interrupt shadows, single-stepping). */
+  step(): number {
+    const cpu = this.cpu;
+    const mem = cpu.mem;
+    const ir = liftBlock((a) => mem.fetchByte(this.linear(a)), cpu.st.rip, 1, false, cpu.mode, cpu.machine);
+    optimize(ir);
+    const r = interpretBlock(cpu, ir);
+    return r === -2 ? cpu.s[S.EXIT_REASON] : Exit.NONE;
   }
 
   /** The block at a guest address without running it, or null when its code is not fetchable. */
   private blockAt(addr: number): Block | null {
     let phys: number;
     try {
-      phys = this.cpu.mem.translateFetch(addr);
+      phys = this.cpu.mem.translateFetch(this.linear(addr));
     } catch {
       return null;
     }
-    const b = this.cache.get(phys);
+    const b = this.cache.get(phys * MODE_KEYS + this.cpu.mode);
     return b && b.valid ? b : this.translate(addr, phys);
   }
 
@@ -275,7 +333,7 @@ export class Engine {
         for (const head of b.inRegions) head.valid = false; // its compiled code includes b
         b.inRegions.clear();
         this.stats.invalidations++;
-        if (this.cache.get(b.phys) === b) this.cache.delete(b.phys);
+        if (this.cache.get(b.key) === b) this.cache.delete(b.key);
         for (let i = 0; i < b.ranges.length; i += 2) this.pageBlocks.get(Math.floor(b.ranges[i] / PAGE_SIZE))?.delete(b);
       }
       if (!dropped) continue;
@@ -307,7 +365,7 @@ export class Engine {
    */
   private nonCanonicalFault(): CpuException {
     const mem = this.cpu.mem;
-    const insn = decode((a) => mem.u8[mem.translateFetch(a)], this.cpu.st.rip);
+    const insn = decode((a) => mem.fetchByte(this.linear(a)), this.cpu.st.rip, codeBits(this.cpu.mode));
     const mem0 = insn.ops.some((o) => o.kind === OpKind.Mem);
     const viaSS = mem0 && !STRING_OPS.has(insn.mnem) && (insn.base === 4 || insn.base === 5) && insn.seg !== Seg.FS && insn.seg !== Seg.GS;
     const implicitStack = !mem0 && STACK_OPS.has(insn.mnem);
@@ -327,6 +385,7 @@ export class Engine {
     let b = this.lookup();
     for (;;) {
       if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);
+      if (st.icount >= this.yieldAt) return Exit.NONE;
       if (trace) this.opts.log(`Trace 0x${b.vaddr.toString(16)} [${this.nameOf(b.vaddr)}]`);
       let r: number;
       if (b.fn) {

@@ -16,7 +16,16 @@ import { SSE_HELPERS } from './sse.js';
 import { X87_HELPERS } from './x87.js';
 import { SHIFT_HELPERS } from './shift.js';
 import { SEG_HELPERS } from './seg.js';
+import { MACHINE_FORMS, SYSTEM_HELPERS } from '../../machine/system.js';
 
 export type Helper = (cpu: Cpu, insn: Insn) => void;
 
-export const HELPERS: Record<string, Helper> = { ...INT_HELPERS, ...SSE_HELPERS, ...X87_HELPERS, ...SHIFT_HELPERS, ...SEG_HELPERS };
+const USER_HELPERS: Record<string, Helper> = { ...INT_HELPERS, ...SSE_HELPERS, ...X87_HELPERS, ...SHIFT_HELPERS, ...SEG_HELPERS };
+
+/** Helpers with a user-mode and a machine-mode form pick one per call (cpu.machine never changes during a run). */
+function byPersonality(user: Helper, machine: Helper): Helper {
+  return (cpu, insn) => (cpu.machine ? machine(cpu, insn) : user(cpu, insn));
+}
+
+export const HELPERS: Record<string, Helper> = { ...USER_HELPERS, ...SYSTEM_HELPERS };
+for (const [mnem, machine] of Object.entries(MACHINE_FORMS)) HELPERS[mnem] = byPersonality(USER_HELPERS[mnem], machine);

@@ -21,7 +21,7 @@ import { PAGE_SIZE, Prot } from '../memory.js';
 import { effAddr, readOp, regAddr, segBase, wrap64, writeGpr, writeOp, writeOpAt } from '../operands.js';
 import { F, Reg, S } from '../state.js';
 import { divs128by64, divu128by64, mul64lo, muls64, mulu64, wide } from '../arith64.js';
-import { OpKind } from '../../frontend/insn.js';
+import { type Insn, OpKind, Seg } from '../../frontend/insn.js';
 import type { Helper } from './index.js';
 
 const TWO32 = 4294967296;
@@ -68,6 +68,10 @@ function setReg64(cpu: Cpu, r: number, v: number): void {
 /** Add a small delta to register r as a pointer or count of the given address size (4 zero-extends). */
 function addToReg(cpu: Cpu, r: number, delta: number, addrSize: number): void {
   const s = cpu.s;
+  if (addrSize === 2) {
+    s[2 * r] = (s[2 * r] & ~0xffff) | ((s[2 * r] + delta) & 0xffff);
+    return;
+  }
   const sum = (s[2 * r] >>> 0) + delta;
   s[2 * r] = sum | 0;
   s[2 * r + 1] = addrSize === 4 ? 0 : (s[2 * r + 1] + Math.floor(sum / TWO32)) | 0;
@@ -628,6 +632,8 @@ const enter: Helper = (cpu, insn) => {
 const cpuid: Helper = (cpu) => cpu.hooks.cpuid(cpu);
 
 function storeTsc(cpu: Cpu): void {
+  // CR4.TSD restricts the time-stamp counter to CPL 0 (machine mode; user mode has CR4 = 0).
+  if (cpu.s[S.CR4] & 4 && cpu.s[S.CPL] > 0) throw new CpuException(Vec.GP, 0);
   const t = cpu.hooks.rdtsc(cpu);
   writeGpr(cpu, Reg.RAX, 4, false, t % TWO32);
   writeGpr(cpu, Reg.RDX, 4, false, Math.floor(t / TWO32));
@@ -673,9 +679,15 @@ const enum Str {
   SCAS,
 }
 
-/** Linear address of the string pointer in register r (32-bit address size zero-extends). */
+/** Offset held by string pointer register r at the address size (16/32-bit sizes zero-extend). */
 function stringPtr(cpu: Cpu, r: number, addrSize: number): number {
-  return addrSize === 4 ? cpu.s[2 * r] >>> 0 : regAddr(cpu, r);
+  return addrSize === 4 ? cpu.s[2 * r] >>> 0 : addrSize === 2 ? cpu.s[2 * r] & 0xffff : regAddr(cpu, r);
+}
+
+/** Linear address of a string element: segment base plus offset, wrapped at 4 GiB outside 64-bit mode. */
+function stringLinear(cpu: Cpu, insn: Insn, seg: number, offset: number): number {
+  const lin = segBase(cpu, seg) + offset;
+  return insn.mode === 64 ? lin : lin % TWO32;
 }
 
 /** Byte offset of a linear address inside its page. */
@@ -714,8 +726,10 @@ function bulkStringChunk(cpu: Cpu, kind: Str, size: number, step: number, src: n
   // Walking down, the chunk's lowest byte is the last element's.
   const back = step > 0 ? 0 : (k - 1) * size;
   const pd = mem.translate(dst, Prot.WRITE) - back;
+  if (pd + span > mem.ramEnd) return 0; // MMIO: element by element through the devices
   if (kind === Str.MOVS) {
     const ps = mem.translate(src, Prot.READ) - back;
+    if (ps + span > mem.ramEnd) return 0;
     // Sequential copying equals a block move when it walks away from the overlap.
     const disjoint = pd + span <= ps || ps + span <= pd;
     if (!disjoint && (step > 0 ? pd > ps : pd < ps)) return 0;
@@ -750,15 +764,16 @@ function stringOp(kind: Str): Helper {
     const size = insn.ops[0].size;
     const as = insn.addrSize;
     const step = s[S.FLAGS] & F.DF ? -size : size;
-    const srcBase = usesSrc ? segBase(cpu, insn.seg) : 0;
+    // The destination is always ES:rDI (ES counts only outside 64-bit mode).
+    const dstSeg = insn.mode === 64 ? Seg.NONE : Seg.ES;
     let remaining = 1;
     if (insn.rep) {
-      remaining = as === 4 ? s[2 * Reg.RCX] >>> 0 : s[2 * Reg.RCX + 1] * TWO32 + (s[2 * Reg.RCX] >>> 0);
+      remaining = as === 8 ? s[2 * Reg.RCX + 1] * TWO32 + (s[2 * Reg.RCX] >>> 0) : stringPtr(cpu, Reg.RCX, as);
       if (remaining < 0) remaining = Number.MAX_SAFE_INTEGER; // "huge": the loop faults or is stopped long before
     }
     while (remaining > 0) {
-      const src = usesSrc ? srcBase + stringPtr(cpu, Reg.RSI, as) : 0;
-      const dst = usesDst ? stringPtr(cpu, Reg.RDI, as) : 0;
+      const src = usesSrc ? stringLinear(cpu, insn, insn.seg, stringPtr(cpu, Reg.RSI, as)) : 0;
+      const dst = usesDst ? stringLinear(cpu, insn, dstSeg, stringPtr(cpu, Reg.RDI, as)) : 0;
       let done = 0;
       let stop = false;
       if (insn.rep && (kind === Str.MOVS || kind === Str.STOS)) done = bulkStringChunk(cpu, kind, size, step, src, dst, remaining);

@@ -1,0 +1,364 @@
+/**
+ * The bare-metal PC: one CPU in machine mode, RAM with MMIO, the PC devices, a multiboot
+ * loader, and the run loop that turns the engine's exits and exceptions into architectural
+ * behaviour — IDT delivery with the double-fault rules, external interrupts when RFLAGS.IF
+ * and the interrupt shadow allow, HLT waiting for the next timer deadline, and shutdown.
+ *
+ * Time is virtual: the clock advances by one nanosecond per retired guest instruction (a
+ * 1 GHz CPU) plus whatever a HLT skips, so every run is deterministic and a halted guest
+ * waiting for a timer costs nothing. The engine yields at the next timer deadline so
+ * interrupts arrive on time even inside a tight loop.
+ */
+import { Cpu, is64BitCode } from '../cpu/cpu.js';
+import { cpuidMachine } from '../cpu/cpuid.js';
+import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
+import { F, S, SegReg } from '../cpu/state.js';
+import { Engine, type EngineOptions } from '../runtime/engine.js';
+import { IoBus, MmioBus, type Clock } from './bus.js';
+import { deliver, EventKind, hasErrorCode, isDoubleFault, RF } from './interrupts.js';
+import { MachineMemory } from './mmu.js';
+import { MsrFile } from './msr.js';
+import { computeMode, setSegCache } from './segments.js';
+import { SoftwareInterrupt } from './system.js';
+
+/** DR6.BS: the #DB is a single-step trap. */
+const DR6_BS = 1 << 14;
+/** Nanoseconds of virtual time per retired instruction. */
+const NS_PER_INSN = 1;
+/** Longest stretch the engine runs without returning to look at devices (instructions). */
+const MAX_SLICE = 1_000_000;
+
+/** The devices the run loop needs to see (created by the PC device set). */
+export interface MachineDevices {
+  /** An interrupt is waiting for the CPU (APIC or PIC). */
+  interruptPending(): boolean;
+  /** Accept the highest-priority interrupt: its vector. */
+  acknowledge(): number;
+  /** Virtual ns of the next timer event, Infinity when none. */
+  nextDeadline(): number;
+  /** Raise the interrupts whose time has come. */
+  update(): void;
+}
+
+/** Ends a run: the exit status and, for abnormal ends, the one line that says why. */
+export class MachineStop {
+  constructor(
+    readonly status: number,
+    readonly message: string | null,
+  ) {}
+}
+
+export interface MachineOptions extends EngineOptions {
+  ramBytes: number;
+}
+
+export class Machine implements Clock {
+  readonly io = new IoBus();
+  readonly mmio = new MmioBus();
+  readonly mem: MachineMemory;
+  readonly cpu: Cpu;
+  readonly engine: Engine;
+  readonly msrs: MsrFile;
+  devices: MachineDevices | null = null;
+  /** CR8's view of the local APIC's task priority (set by the PC). */
+  tpr: { get(): number; set(v: number): void } | null = null;
+  /** Called once when the run ends (flush device output). */
+  onStop: () => void = () => {};
+  private halted = false;
+  private nmiPending = false;
+  /** An NMI handler is running: further NMIs wait for its IRET. */
+  private nmiBlocked = false;
+  private shadow = false;
+  private stop: MachineStop | null = null;
+  /** Virtual ns skipped by HLT. */
+  private skipped = 0;
+  private tscOffset = 0;
+  /** The last unimplemented instruction, to explain a crash that follows it. */
+  private lastUnimplemented: string | null = null;
+  /** While a debug step runs: the I/O breakpoint port of DR0-DR3 (-1 = none), and the DR6 bits hit. */
+  private ioWatch: number[] | null = null;
+  private ioHits = 0;
+  readonly stats = { interrupts: 0, exceptions: 0, halts: 0 };
+
+  constructor(readonly opts: MachineOptions) {
+    this.mem = new MachineMemory(opts.ramBytes, this.mmio);
+    this.cpu = new Cpu(this.mem);
+    this.mem.cpu = this.cpu;
+    this.cpu.machine = true;
+    this.cpu.hooks = { cpuid: cpuidMachine, rdtsc: () => this.tsc() };
+    this.msrs = new MsrFile(
+      () => this.tsc(),
+      (_cpu, v) => (this.tscOffset = v - this.now()),
+      null,
+    );
+    this.cpu.sys = {
+      portIn: (port, size) => {
+        this.noteIo(port, size);
+        return this.io.in(port, size);
+      },
+      portOut: (port, size, v) => {
+        this.noteIo(port, size);
+        this.io.out(port, size, v);
+      },
+      readMsr: (cpu, msr) => this.msrs.read(cpu, msr),
+      writeMsr: (cpu, msr, lo, hi) => this.msrs.write(cpu, msr, lo, hi, () => this.systemChanged(true)),
+      systemChanged: (_cpu, flush) => this.systemChanged(flush),
+      invalidatePage: (_cpu, va) => this.mem.invalidatePage(va),
+      halt: () => {
+        this.halted = true;
+      },
+      interruptShadow: () => {
+        this.shadow = true;
+      },
+      iretExecuted: () => {
+        this.nmiBlocked = false;
+      },
+      readCr8: () => this.tpr?.get() ?? 0,
+      writeCr8: (_cpu, v) => this.tpr?.set(v),
+    };
+    this.engine = new Engine(this.cpu, opts);
+    this.io.onUnclaimed = (dir, port, size, value) => {
+      if (opts.debug.has('unimp')) opts.log(`unimp: ${dir} port 0x${port.toString(16)} size ${size}${dir === 'out' ? ` value 0x${(value >>> 0).toString(16)}` : ''}`);
+    };
+    this.mem.onUnclaimedMmio = (phys, write) => {
+      if (opts.debug.has('unimp')) opts.log(`unimp: ${write ? 'write' : 'read'} of unclaimed physical address 0x${phys.toString(16)}`);
+    };
+  }
+
+  /** I/O breakpoints (DR7 R/W = 10 with CR4.DE) hit by an access of ports [port, port+size). */
+  private noteIo(port: number, size: number): void {
+    const w = this.ioWatch;
+    if (!w) return;
+    for (let n = 0; n < 4; n++) if (w[n] >= 0 && w[n] < port + size && port < w[n] + 1) this.ioHits |= 1 << n;
+  }
+
+  now(): number {
+    return this.cpu.st.icount * NS_PER_INSN + this.skipped;
+  }
+
+  private tsc(): number {
+    return Math.floor(this.now()) + this.tscOffset;
+  }
+
+  /** The TSC as the devices see it (the TSC-deadline timer). */
+  tscNow(): number {
+    return this.tsc();
+  }
+
+  /** An NMI arrives (LINT1, an NMI IPI): taken at the next boundary unless one is being handled. */
+  raiseNmi(): void {
+    this.nmiPending = true;
+    this.engine.yieldAt = 0;
+  }
+
+  /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
+  private systemChanged(flushTlb: boolean): void {
+    const cpu = this.cpu;
+    cpu.mode = computeMode(cpu);
+    if (flushTlb) this.mem.syncPaging(cpu);
+  }
+
+  /**
+   * The state multiboot promises (Multiboot 0.6.96 §3.2): 32-bit protected mode, flat 4 GiB
+   * code and data segments, paging off, interrupts off, EAX = magic, EBX = info address.
+   */
+  enterMultiboot(entry: number, eax: number, ebx: number): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    s[S.CR0] = 0x11; // PE, ET
+    s[S.EFER] = 0;
+    s[S.CPL] = 0;
+    setSegCache(cpu, SegReg.CS, 0x10, 0xc9b, 0xffffffff, 0);
+    for (const seg of [SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS]) setSegCache(cpu, seg, 0x18, 0xc93, 0xffffffff, 0);
+    setSegCache(cpu, SegReg.TR, 0, 0x8b, 0xffff, 0);
+    setSegCache(cpu, SegReg.LDTR, 0, 0x82, 0xffff, 0);
+    s[S.IDTR_LIMIT] = 0x3ff;
+    s[S.FLAGS] = F.FIXED;
+    s[0] = eax;
+    s[6] = ebx;
+    cpu.st.rip = entry;
+    this.systemChanged(true);
+  }
+
+  /** Run until the guest exits (debug-exit), shuts down, or runs past --max-insns. */
+  run(): MachineStop {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    while (!this.stop) {
+      const dev = this.devices;
+      if (dev) dev.update();
+      if (this.nmiPending && !this.nmiBlocked && !this.shadow) {
+        this.nmiPending = false;
+        this.nmiBlocked = true;
+        this.halted = false;
+        this.deliverEvent(Vec.NMI, -1, EventKind.EXTERNAL);
+        continue;
+      }
+      if (dev && !this.shadow && s[S.FLAGS] & F.IF && dev.interruptPending()) {
+        this.halted = false;
+        const vector = dev.acknowledge();
+        this.stats.interrupts++;
+        if (this.opts.debug.has('int')) this.opts.log(`int: external vector ${vector} at 0x${cpu.st.rip.toString(16)}`);
+        this.deliverEvent(vector, -1, EventKind.EXTERNAL);
+        continue;
+      }
+      if (this.halted) {
+        this.stats.halts++;
+        const deadline = dev ? dev.nextDeadline() : Infinity;
+        if (!(s[S.FLAGS] & F.IF) || deadline === Infinity) return this.shutdown(2, `guest halted with ${s[S.FLAGS] & F.IF ? 'no timer armed' : 'interrupts disabled'} at 0x${cpu.st.rip.toString(16)}`);
+        this.skipped += Math.max(0, deadline - this.now());
+        continue;
+      }
+      const deadline = dev ? dev.nextDeadline() : Infinity;
+      const slice = Math.min(MAX_SLICE, Math.max(1, Math.ceil((deadline - this.now()) / NS_PER_INSN)));
+      this.engine.yieldAt = cpu.st.icount + slice;
+      try {
+        if ((s[S.DR7] & 0xff) !== 0 || s[S.FLAGS] & (F.TF | RF)) {
+          this.debugStep();
+          continue;
+        }
+        if (this.shadow) {
+          // STI / MOV SS: one more instruction runs before any interrupt is taken.
+          this.shadow = false;
+          this.engine.step();
+        } else this.engine.run();
+      } catch (e) {
+        if (!(e instanceof CpuException)) throw e;
+        this.exception(e);
+      }
+    }
+    this.onStop();
+    return this.stop;
+  }
+
+  /**
+   * One instruction with the debug machinery of SDM Vol 3 §17.3 and spec/svm.md §6.8: the
+   * instruction breakpoints of DR0-DR3 are checked first (unless RF), then the instruction runs
+   * with data and I/O breakpoints watched, and the traps it earned (data, I/O, single-step) are
+   * delivered as one #DB with the DR6 bits. Only runs while DR7 enables a breakpoint or TF/RF is
+   * set, so code without breakpoints pays nothing.
+   */
+  private debugStep(): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    const flags = s[S.FLAGS];
+    const dr7 = s[S.DR7];
+    if (!(flags & RF)) {
+      const lin = this.engine.linearRip();
+      let hits = 0;
+      for (let n = 0; n < 4; n++) {
+        const enabled = (dr7 >>> (2 * n)) & 3;
+        const rw = (dr7 >>> (16 + 4 * n)) & 3;
+        if (enabled && rw === 0 && s[S.DR0 + 2 * n + 1] * 4294967296 + (s[S.DR0 + 2 * n] >>> 0) === lin) hits |= 1 << n;
+      }
+      if (hits) {
+        s[S.DR6] |= hits;
+        this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
+        return;
+      }
+    }
+    const watch: { start: number; end: number; reads: boolean }[] = [];
+    this.ioWatch = [];
+    for (let n = 0; n < 4; n++) {
+      const enabled = (dr7 >>> (2 * n)) & 3;
+      const rw = (dr7 >>> (16 + 4 * n)) & 3;
+      const len = [1, 2, 8, 4][(dr7 >>> (18 + 4 * n)) & 3];
+      const at = s[S.DR0 + 2 * n + 1] * 4294967296 + (s[S.DR0 + 2 * n] >>> 0);
+      // Breakpoint addresses are aligned down to their length (SDM 17.2.5).
+      const start = at - (((at % len) + len) % len);
+      const on = enabled && (rw === 1 || rw === 3);
+      watch.push({ start, end: on ? start + len : start, reads: rw === 3 });
+      this.ioWatch.push(enabled && rw === 2 && s[S.CR4] & 8 ? at & 0xffff : -1);
+    }
+    const watching = watch.some((w) => w.end > w.start);
+    if (watching) this.mem.flushTlb();
+    this.mem.watch = watching ? watch : null;
+    this.mem.watchHits = 0;
+    this.ioHits = 0;
+    const ripBefore = cpu.st.rip;
+    try {
+      this.engine.step();
+    } catch (e) {
+      this.mem.watch = null;
+      if (!(e instanceof CpuException)) throw e;
+      this.exception(e);
+      return;
+    } finally {
+      this.ioWatch = null;
+    }
+    this.mem.watch = null;
+    // RF lasts one instruction: the one that just completed clears it, unless it loaded it (IRET).
+    if (flags & RF && !this.engine.isIretAt(ripBefore)) s[S.FLAGS] &= ~RF;
+    const traps = this.mem.watchHits | this.ioHits | (flags & F.TF ? DR6_BS : 0);
+    if (traps) {
+      s[S.DR6] |= traps;
+      this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
+    }
+  }
+
+  private exception(e: CpuException): void {
+    const cpu = this.cpu;
+    this.stats.exceptions++;
+    if (e instanceof SoftwareInterrupt) {
+      this.deliverEvent(e.vector, -1, e.kind, e.nextRip);
+      return;
+    }
+    if (e instanceof Unimplemented) {
+      this.lastUnimplemented = e.what;
+      if (this.opts.debug.has('unimp')) this.opts.log(`unimp: ${e.what}`);
+    }
+    if (e.vector === Vec.PF) {
+      cpu.s[S.CR2_LO] = e.address | 0;
+      cpu.s[S.CR2_HI] = Math.floor(e.address / 4294967296) | 0;
+    }
+    this.deliverEvent(e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : -1, EventKind.EXCEPTION, cpu.st.rip, true);
+  }
+
+  /** Deliver an event; a fault during delivery follows the double-fault rules, a fault delivering #DF shuts down. */
+  /**
+   * `returnRip` is the address the frame holds (after the instruction for INT n); a fault
+   * while delivering leaves RIP at the instruction, where that fault belongs.
+   */
+  private deliverEvent(vector: number, errorCode: number, kind: EventKind, returnRip = this.cpu.st.rip, fault = false): void {
+    const cpu = this.cpu;
+    const faultRip = cpu.st.rip;
+    if (this.opts.debug.has('int')) this.opts.log(`int: vector ${vector}${errorCode >= 0 ? ` error 0x${errorCode.toString(16)}` : ''} at 0x${faultRip.toString(16)}`);
+    try {
+      cpu.st.rip = returnRip;
+      deliver(cpu, vector, errorCode, kind, fault);
+      this.systemChanged(false);
+    } catch (e) {
+      if (!(e instanceof CpuException)) throw e;
+      cpu.st.rip = faultRip;
+      if (vector === Vec.DF) {
+        this.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.lastUnimplemented ? `; last unimplemented instruction: ${this.lastUnimplemented}` : ''}`);
+        return;
+      }
+      if (e.vector === Vec.PF) {
+        cpu.s[S.CR2_LO] = e.address | 0;
+        cpu.s[S.CR2_HI] = Math.floor(e.address / 4294967296) | 0;
+      }
+      // A benign combination is handled serially: the second exception is delivered instead.
+      if (isDoubleFault(vector, e.vector)) this.deliverEvent(Vec.DF, 0, EventKind.EXCEPTION, faultRip, true);
+      else this.deliverEvent(e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : -1, EventKind.EXCEPTION, faultRip, true);
+    }
+  }
+
+  /** isa-debug-exit and the like end the run with a status. */
+  exit(status: number): void {
+    this.stop ??= new MachineStop(status, null);
+    this.engine.yieldAt = 0;
+  }
+
+  shutdown(status: number, message: string): MachineStop {
+    this.stop ??= new MachineStop(status, message);
+    this.engine.yieldAt = 0;
+    return this.stop;
+  }
+
+  /** Is the CPU in 64-bit mode (for logs)? */
+  get in64(): boolean {
+    return is64BitCode(this.cpu.mode);
+  }
+}
+

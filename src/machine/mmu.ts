@@ -1,0 +1,130 @@
+/**
+ * Machine-mode memory: guest-physical RAM plus MMIO, reached through the guest's own page
+ * tables. It is the user-mode Memory with a different slow path: a TLB miss walks the page
+ * tables (paging.ts) instead of the process's page map, and physical addresses beyond RAM go
+ * to the MMIO bus.
+ *
+ * TLB entries are filled for the current privilege level only (the walk's rights are checked
+ * for CPL 0 or CPL 3 before an entry is made), so a CPL change flushes the TLB; a read entry
+ * needs read rights, a write entry write rights and a dirty page (so the first write still
+ * walks and sets D). MMIO pages are never cached, so every device access takes this path.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
+import { Memory, PAGE_SIZE, Prot, TLB_MASK } from '../cpu/memory.js';
+import { S } from '../cpu/state.js';
+import type { AccessSize, MmioBus } from './bus.js';
+import { Access, loadPdptes, type PagingContext, PagingMode, pagingMode, translationServes, walk, WalkResult } from './paging.js';
+import { EFER_LMA } from './segments.js';
+
+const TWO32 = 4294967296;
+
+export class MachineMemory extends Memory {
+  cpu: Cpu | null = null;
+  readonly ctx: PagingContext = { cr0: 0, cr3: 0, cr4: 0, efer: 0, ac: false, pdptes: new Uint32Array(8) };
+  private readonly result = new WalkResult();
+  /** CPL the TLB was filled for. */
+  private tlbCpl = 0;
+  /** Called with an address no device claims (for -d unimp). */
+  onUnclaimedMmio: (phys: number, write: boolean) => void = () => {};
+
+  constructor(
+    ramBytes: number,
+    readonly mmio: MmioBus,
+  ) {
+    super(ramBytes);
+  }
+
+  /** Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers. */
+  syncPaging(cpu: Cpu): void {
+    const s = cpu.s;
+    const c = this.ctx;
+    c.cr0 = s[S.CR0];
+    c.cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
+    c.cr4 = s[S.CR4];
+    c.efer = s[S.EFER];
+    if (pagingMode(c) === PagingMode.PAE) loadPdptes(this.dv, c.cr3, c.pdptes);
+    this.flushTlb();
+  }
+
+  /**
+   * Data breakpoints being watched (DR7 R/W = 01 or 11): linear [start, end) and whether reads
+   * count, per DRn; null when none. While set, the TLB stays empty so every access comes here.
+   */
+  watch: { start: number; end: number; reads: boolean }[] | null = null;
+  /** DR6.Bn bits of the watched breakpoints the current instruction hit. */
+  watchHits = 0;
+
+  override translate(va: number, access: number, size = 1): number {
+    const cpu = this.cpu!;
+    const level = cpu.s[S.CPL];
+    if (level !== this.tlbCpl) {
+      this.tlbCpl = level;
+      this.flushTlb();
+    }
+    if (this.ctx.efer & EFER_LMA) {
+      if (va >= 2 ** 47 || va < -(2 ** 47)) throw new NonCanonical(va);
+    } else va = ((va % TWO32) + TWO32) % TWO32;
+    const acc = (access & Prot.WRITE ? Access.WRITE : 0) | (access & Prot.EXEC ? Access.FETCH : 0) | (level === 3 ? Access.USER : 0);
+    const r = this.result;
+    walk(this.dv, this.ctx, va, acc, r);
+    const phys = r.phys;
+    if (this.watch) {
+      this.noteWatched(this.watch, va, access, size);
+      return phys;
+    }
+    if (phys >= this.ramEnd) return phys;
+    const vpn = Math.floor(va / PAGE_SIZE);
+    const i = vpn & TLB_MASK;
+    const base = phys - (phys % PAGE_SIZE);
+    const user = level === 3 ? Access.USER : 0;
+    if (translationServes(r.perms, user, this.ctx)) {
+      this.tlbTagR[i] = vpn;
+      this.tlbBaseR[i] = base;
+    }
+    if (translationServes(r.perms, Access.WRITE | user, this.ctx) && this.codeCount[base / PAGE_SIZE] === 0) {
+      this.tlbTagW[i] = vpn;
+      this.tlbBaseW[i] = base;
+    }
+    return phys;
+  }
+
+  /** Note the watched breakpoints an access of [va, va+size) hits (DR6.Bn bits). */
+  private noteWatched(w: { start: number; end: number; reads: boolean }[], va: number, access: number, size: number): void {
+    if (access & Prot.EXEC) return;
+    for (let i = 0; i < w.length; i++) {
+      const b = w[i];
+      if (b.end > b.start && va < b.end && b.start < va + size && (access & Prot.WRITE || b.reads)) this.watchHits |= 1 << i;
+    }
+  }
+
+  /** INVLPG: the whole TLB goes (cheap, and always correct). */
+  invalidatePage(_va: number): void {
+    this.flushTlb();
+  }
+
+  protected override mmioRead(phys: number, size: number): number {
+    const w = this.mmio.find(phys);
+    if (!w) {
+      this.onUnclaimedMmio(phys, false);
+      return -1;
+    }
+    return w.dev.read(phys - w.base, size as AccessSize);
+  }
+
+  protected override mmioWrite(phys: number, size: number, value: number): void {
+    const w = this.mmio.find(phys);
+    if (!w) {
+      this.onUnclaimedMmio(phys, true);
+      return;
+    }
+    w.dev.write(phys - w.base, size as AccessSize, value);
+  }
+
+  /** Copy bytes into physical memory (the loader), invalidating translated code there. */
+  writePhys(addr: number, bytes: Uint8Array): void {
+    if (addr + bytes.length > this.ramEnd) throw new CpuException(Vec.GP, 0);
+    this.u8.set(bytes, addr);
+    if (this.codeCount[Math.floor(addr / PAGE_SIZE)]) this.onCodeWrite(addr, bytes.length);
+  }
+}

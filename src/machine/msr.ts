@@ -1,0 +1,196 @@
+/**
+ * Model-specific registers of the machine's CPU: RDMSR/WRMSR semantics with the #GP rules.
+ *
+ * MSRs that instructions use directly (EFER, the SYSCALL targets, FS/GS/KernelGS bases, the
+ * SYSENTER registers, TSC_AUX) live in the state buffer so helpers read them with one load;
+ * the rest (PAT, MTRRs, DEBUGCTL, the AMD performance counters) only need to read back what
+ * was written and live in a small map. An MSR not listed here is #GP(0), as on hardware.
+ */
+import type { Cpu } from '../cpu/cpu.js';
+import { CpuException, Vec } from '../cpu/exceptions.js';
+import { S, SegField, SegReg } from '../cpu/state.js';
+import { EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, EFER_SVME, segAt } from './segments.js';
+
+export const enum Msr {
+  TSC = 0x10,
+  APIC_BASE = 0x1b,
+  MTRRCAP = 0xfe,
+  SYSENTER_CS = 0x174,
+  SYSENTER_ESP = 0x175,
+  SYSENTER_EIP = 0x176,
+  DEBUGCTL = 0x1d9,
+  MTRR_PHYS_FIRST = 0x200,
+  MTRR_PHYS_LAST = 0x20f,
+  MTRR_FIX64K = 0x250,
+  MTRR_FIX16K_80000 = 0x258,
+  MTRR_FIX16K_A0000 = 0x259,
+  MTRR_FIX4K_FIRST = 0x268,
+  MTRR_FIX4K_LAST = 0x26f,
+  PAT = 0x277,
+  MTRR_DEF_TYPE = 0x2ff,
+  TSC_DEADLINE = 0x6e0,
+  X2APIC_FIRST = 0x800,
+  X2APIC_LAST = 0x8ff,
+  EFER = 0xc0000080 | 0,
+  STAR = 0xc0000081 | 0,
+  LSTAR = 0xc0000082 | 0,
+  CSTAR = 0xc0000083 | 0,
+  SFMASK = 0xc0000084 | 0,
+  FS_BASE = 0xc0000100 | 0,
+  GS_BASE = 0xc0000101 | 0,
+  KERNEL_GS_BASE = 0xc0000102 | 0,
+  TSC_AUX = 0xc0000103 | 0,
+  PERF_CTL_FIRST = 0xc0010000 | 0,
+  PERF_CTR_LAST = 0xc0010007 | 0,
+}
+
+/** EFER bits software may set (SVME once SVM exists; LMA is read-only). */
+const EFER_WRITABLE = EFER_SCE | EFER_LME | EFER_NXE | EFER_SVME;
+
+/** Slots of MSRs held in the state as lo/hi pairs. */
+const STATE_PAIRS = new Map<number, number>([
+  [Msr.STAR, S.STAR_LO],
+  [Msr.LSTAR, S.LSTAR_LO],
+  [Msr.CSTAR, S.CSTAR_LO],
+  [Msr.FS_BASE, segAt(SegReg.FS) + SegField.BASE_LO],
+  [Msr.GS_BASE, segAt(SegReg.GS) + SegField.BASE_LO],
+  [Msr.KERNEL_GS_BASE, S.KGS_BASE_LO],
+  [Msr.SYSENTER_ESP, S.SYSENTER_ESP_LO],
+  [Msr.SYSENTER_EIP, S.SYSENTER_EIP_LO],
+]);
+
+/** Pairs that hold addresses: a non-canonical value is #GP. */
+const CANONICAL = new Set<number>([Msr.LSTAR, Msr.CSTAR, Msr.FS_BASE, Msr.GS_BASE, Msr.KERNEL_GS_BASE, Msr.SYSENTER_ESP, Msr.SYSENTER_EIP]);
+
+function gp(): never {
+  throw new CpuException(Vec.GP, 0);
+}
+
+function isCanonical(lo: number, hi: number): boolean {
+  const top = hi >> 15; // bits 63..47 must all equal bit 47
+  return top === 0 || top === -1;
+}
+
+/** Each PAT entry must be a valid memory type (0, 1, 4, 5, 6, 7). */
+function validPat(lo: number, hi: number): boolean {
+  for (const w of [lo, hi]) for (let i = 0; i < 4; i++) {
+    const t = (w >>> (8 * i)) & 0xff;
+    if (t === 2 || t === 3 || t > 7) return false;
+  }
+  return true;
+}
+
+/** What the local APIC contributes (x2APIC MSRs, APIC_BASE, TSC deadline). */
+export interface ApicMsrs {
+  owns(msr: number): boolean;
+  /** undefined: #GP. */
+  readMsr(msr: number): { lo: number; hi: number } | undefined;
+  /** false: #GP. */
+  writeMsr(msr: number, lo: number, hi: number): boolean;
+}
+
+export class MsrFile {
+  /** Read-back-only MSRs: key → [lo, hi]. */
+  private readonly plain = new Map<number, [number, number]>();
+
+  constructor(
+    private readonly tsc: (cpu: Cpu) => number,
+    private readonly setTsc: (cpu: Cpu, value: number) => void,
+    /** Set by the PC once its local APIC exists. */
+    public apic: ApicMsrs | null,
+  ) {
+    this.plain.set(Msr.PAT, [0x00070406, 0x00070406]);
+    this.plain.set(Msr.MTRRCAP, [0x508, 0]); // 8 variable ranges, fixed ranges, write-combining
+    this.plain.set(Msr.MTRR_DEF_TYPE, [0, 0]);
+    this.plain.set(Msr.DEBUGCTL, [0, 0]);
+    for (let m = Msr.MTRR_PHYS_FIRST; m <= Msr.MTRR_PHYS_LAST; m++) this.plain.set(m, [0, 0]);
+    for (const m of [Msr.MTRR_FIX64K, Msr.MTRR_FIX16K_80000, Msr.MTRR_FIX16K_A0000]) this.plain.set(m, [0, 0]);
+    for (let m = Msr.MTRR_FIX4K_FIRST; m <= Msr.MTRR_FIX4K_LAST; m++) this.plain.set(m, [0, 0]);
+    for (let m = Msr.PERF_CTL_FIRST; m <= Msr.PERF_CTR_LAST; m++) this.plain.set(m, [0, 0]);
+  }
+
+  /** RDMSR: low half returned, high half in cpu.hi. */
+  read(cpu: Cpu, msr: number): number {
+    const s = cpu.s;
+    cpu.hi = 0;
+    const slot = STATE_PAIRS.get(msr);
+    if (slot !== undefined) {
+      cpu.hi = s[slot + 1];
+      return s[slot];
+    }
+    switch (msr) {
+      case Msr.EFER:
+        return s[S.EFER];
+      case Msr.SFMASK:
+        return s[S.SFMASK];
+      case Msr.SYSENTER_CS:
+        return s[S.SYSENTER_CS];
+      case Msr.TSC_AUX:
+        return s[S.TSC_AUX];
+      case Msr.TSC: {
+        const t = this.tsc(cpu);
+        cpu.hi = Math.floor(t / 4294967296) | 0;
+        return t | 0;
+      }
+    }
+    const p = this.plain.get(msr);
+    if (p) {
+      cpu.hi = p[1];
+      return p[0];
+    }
+    if (this.apic?.owns(msr)) {
+      const a = this.apic.readMsr(msr);
+      if (!a) gp();
+      cpu.hi = a.hi | 0;
+      return a.lo | 0;
+    }
+    return gp();
+  }
+
+  write(cpu: Cpu, msr: number, lo: number, hi: number, systemChanged: () => void): void {
+    const s = cpu.s;
+    const slot = STATE_PAIRS.get(msr);
+    if (slot !== undefined) {
+      if (CANONICAL.has(msr) && !isCanonical(lo, hi)) gp();
+      s[slot] = lo;
+      s[slot + 1] = hi;
+      return;
+    }
+    switch (msr) {
+      case Msr.EFER: {
+        if (hi !== 0 || lo & ~(EFER_WRITABLE | EFER_LMA)) gp();
+        const old = s[S.EFER];
+        // LME cannot change while paging is on; LMA is kept by the CPU.
+        if ((old ^ lo) & EFER_LME && s[S.CR0] & 0x80000000) gp();
+        s[S.EFER] = (lo & EFER_WRITABLE) | (old & EFER_LMA);
+        systemChanged();
+        return;
+      }
+      case Msr.SFMASK:
+        if (hi !== 0) gp();
+        s[S.SFMASK] = lo;
+        return;
+      case Msr.SYSENTER_CS:
+        s[S.SYSENTER_CS] = lo & 0xffff;
+        return;
+      case Msr.TSC_AUX:
+        if (hi !== 0) gp();
+        s[S.TSC_AUX] = lo;
+        return;
+      case Msr.TSC:
+        this.setTsc(cpu, (hi >>> 0) * 4294967296 + (lo >>> 0));
+        return;
+      case Msr.PAT:
+        if (!validPat(lo, hi)) gp();
+        break;
+      case Msr.MTRRCAP:
+        gp(); // read-only
+    }
+    if (this.plain.has(msr)) {
+      this.plain.set(msr, [lo, hi]);
+      return;
+    }
+    if (this.apic?.owns(msr) && this.apic.writeMsr(msr, lo, hi)) return;
+    gp();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The PC around the CPU: the device set of QEMU's pc machine as a `-kernel` guest finds it
+ * (devices/index.ts) connected to the machine — COM1 to the host's stdout, isa-debug-exit to
+ * the exit status, the local APIC to the MSRs and to the run loop's interrupt window, the
+ * timers to the virtual clock.
+ *
+ * Serial output is buffered and written a line (or a full buffer) at a time: a system call per
+ * guest OUT would dominate the run time of chatty guests.
+ */
+import { createPcDevices, type PcDevices } from './devices/index.js';
+import { LocalApic } from './devices/lapic.js';
+import type { Machine } from './machine.js';
+
+export interface PcOptions {
+  cpus: number;
+  /** Where COM1's output goes. */
+  output: (bytes: Uint8Array) => void;
+}
+
+/** Buffers serial output until a newline, a full buffer or an explicit flush. */
+class OutputBuffer {
+  private readonly buf = new Uint8Array(4096);
+  private n = 0;
+  constructor(private readonly sink: (bytes: Uint8Array) => void) {}
+  put(byte: number): void {
+    this.buf[this.n++] = byte;
+    if (byte === 10 || this.n === this.buf.length) this.flush();
+  }
+  flush(): void {
+    if (this.n === 0) return;
+    this.sink(this.buf.slice(0, this.n));
+    this.n = 0;
+  }
+}
+
+/** The virtual TSC runs at 1 GHz: one tick per virtual nanosecond. */
+export const TSC_HZ = 1e9;
+
+export function attachPcDevices(machine: Machine, o: PcOptions): PcDevices {
+  const out = new OutputBuffer(o.output);
+  const devices = createPcDevices({
+    ramBytes: machine.opts.ramBytes,
+    cpus: o.cpus,
+    clock: machine,
+    tscHz: TSC_HZ,
+    readTsc: () => machine.tscNow(),
+    io: machine.io,
+    mmio: machine.mmio,
+    physAddrBits: 48,
+    onOutput: (b) => out.put(b),
+    onExit: (status) => {
+      out.flush();
+      machine.exit(status);
+    },
+    onInit: () => {},
+    onSipi: () => {},
+    onNmi: () => machine.raiseNmi(),
+  });
+  const lapic = devices.lapics[0];
+  const intr = devices.interrupts[0];
+  machine.devices = {
+    interruptPending: () => intr.pending(),
+    acknowledge: () => intr.acknowledge(),
+    nextDeadline: () => devices.nextDeadline(),
+    update: () => devices.update(),
+  };
+  machine.msrs.apic = { owns: (msr) => LocalApic.ownsMsr(msr), readMsr: (msr) => lapic.readMsr(msr), writeMsr: (msr, lo, hi) => lapic.writeMsr(msr, lo, hi) };
+  machine.tpr = { get: () => lapic.getCr8(), set: (v) => lapic.setCr8(v) };
+  machine.onStop = () => out.flush();
+  return devices;
+}
