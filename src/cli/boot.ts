@@ -124,13 +124,13 @@ export function bootImage(o: BootOptions): number {
     machine = new Machine({
       ramBytes: o.ramBytes, mode: o.mode, maxInsns: o.maxInsns,
       jitThreshold: o.mode === 'interp' ? Infinity : o.mode === 'one-insn' ? 1 : o.jitThreshold,
-      debug: o.debug, log, verify: o.verify,
+      debug: o.debug, log, verify: o.verify, cpus: o.cpus,
     });
   } catch {
     say(`cannot allocate ${o.ramBytes} bytes of guest RAM`);
     return 127;
   }
-  attachPcDevices(machine, { cpus: o.cpus, output: (bytes) => writeOut(bytes) });
+  attachPcDevices(machine, { output: (bytes) => writeOut(bytes) });
   try {
     const boot = loadMultiboot(image, {
       imagePath: o.image, append: o.append, ramBytes: o.ramBytes, writePhys: (a, b) => machine.mem.writePhys(a, b),
@@ -162,7 +162,7 @@ export function bootImage(o: BootOptions): number {
   }
   if (o.stats) {
     const m = machine.stats;
-    reportStats(o.stats, log, o.mode, machine.engine, machine.cpu.st.icount, performance.now() - t0, status, {
+    reportStats(o.stats, log, o.mode, machine.engine, machine.icount, performance.now() - t0, status, {
       interrupts: m.interrupts, exceptions: m.exceptions, halts: m.halts,
     });
   }

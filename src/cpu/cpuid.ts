@@ -131,12 +131,14 @@ export function cpuidUserMode(cpu: Cpu): void {
 /**
  * The machine's CPUID: the user-mode leaves plus what the bare-metal PC has beyond them —
  * leaf 1 ECX bit 21 x2APIC and bit 24 TSC-deadline (the local APIC implements both) — and the
- * initial APIC ID in leaf 1 EBX[31:24] (CPU 0 until there are more).
+ * initial APIC ID in leaf 1 EBX[31:24] (the CPU's index).
  */
-export function cpuidMachine(cpu: Cpu): void {
+export function cpuidMachine(cpu: Cpu, apicId: number): void {
   const leaf = cpu.s[0];
   cpuidUserMode(cpu);
-  if (leaf === 1) cpu.s[2] |= X2APIC | TSC_DEADLINE;
+  if (leaf !== 1) return;
+  cpu.s[2] |= X2APIC | TSC_DEADLINE;
+  cpu.s[6] = (cpu.s[6] & 0xffffff) | (apicId << 24);
 }
 
 const X2APIC = 1 << 21;

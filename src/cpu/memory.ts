@@ -61,14 +61,49 @@ export class Memory {
   /** High half of the last read64. */
   hi = 0;
 
-  constructor(ramBytes: number) {
+  /**
+   * Memories sharing this one's RAM (itself included): the machine's CPUs each have their own
+   * TLB, paging state and translation cache over one RAM, and a store by any of them must
+   * reach every cache that translated the bytes it changes.
+   */
+  readonly peers: Memory[];
+
+  /** `shareRamWith`: another CPU's memory whose RAM this one uses too. */
+  constructor(ramBytes: number, shareRamWith?: Memory) {
     this.physPages = Math.floor(ramBytes / PAGE_SIZE);
     this.ramEnd = this.physPages * PAGE_SIZE;
-    this.ram = new ArrayBuffer(this.ramEnd);
+    this.ram = shareRamWith ? shareRamWith.ram : new ArrayBuffer(this.ramEnd);
     this.u8 = new Uint8Array(this.ram);
     this.dv = new DataView(this.ram);
     this.codeCount = new Uint16Array(this.physPages);
     this.codeGranule = new Uint8Array((this.physPages * PAGE_SIZE) >>> GRANULE_SHIFT);
+    this.peers = shareRamWith ? shareRamWith.peers : [];
+    this.peers.push(this);
+  }
+
+  /** Does any peer hold translated code from physical page ppn? */
+  codeOnPage(ppn: number): boolean {
+    const peers = this.peers;
+    for (let i = 0; i < peers.length; i++) if (peers[i].codeCount[ppn]) return true;
+    return false;
+  }
+
+  /**
+   * A store to physical [p, p+len) (within one page) is about to happen: every peer whose
+   * translated code it touches invalidates that code. Callers check codeOnPage first.
+   */
+  noteStore(p: number, len: number): void {
+    const ppn = Math.floor(p / PAGE_SIZE);
+    const peers = this.peers;
+    for (let i = 0; i < peers.length; i++) {
+      const m = peers[i];
+      if (!m.codeCount[ppn]) continue;
+      for (let g = p >>> GRANULE_SHIFT, end = (p + len - 1) >>> GRANULE_SHIFT; g <= end; g++)
+        if (m.codeGranule[g]) {
+          m.onCodeWrite(p, len);
+          break;
+        }
+    }
   }
 
   // ---- mapping (the user-mode personality's mmap/munmap/mprotect) ----
@@ -177,7 +212,7 @@ export class Memory {
       this.tlbTagR[i] = vpn;
       this.tlbBaseR[i] = base;
     }
-    if (e & Prot.WRITE && this.codeCount[ppn] === 0) {
+    if (e & Prot.WRITE && !this.codeOnPage(ppn)) {
       this.tlbTagW[i] = vpn;
       this.tlbBaseW[i] = base;
     }
@@ -202,7 +237,7 @@ export class Memory {
       if (this.codeGranule[g]) continue;
       this.codeGranule[g] = 1;
       const ppn = g >>> (PAGE_SHIFT - GRANULE_SHIFT);
-      if (this.codeCount[ppn]++ === 0) this.dropWriteTlbFor(ppn);
+      if (this.codeCount[ppn]++ === 0) for (const m of this.peers) m.dropWriteTlbFor(ppn);
     }
   }
 
@@ -215,7 +250,7 @@ export class Memory {
     }
   }
 
-  private dropWriteTlbFor(ppn: number): void {
+  protected dropWriteTlbFor(ppn: number): void {
     const base = ppn * PAGE_SIZE;
     for (let i = 0; i < TLB_SIZE; i++) if (this.tlbTagW[i] >= 0 && this.tlbBaseW[i] === base) this.tlbTagW[i] = -1;
   }
@@ -356,7 +391,7 @@ export class Memory {
   /** Slow write path for one byte-range inside a page: permission, then code invalidation. */
   private translateWrite(a: number, len: number): number {
     const p = this.translate(a, Prot.WRITE, len);
-    if (p < this.ramEnd && this.codeCount[Math.floor(p / PAGE_SIZE)] && this.codeGranule[p >>> GRANULE_SHIFT]) this.onCodeWrite(p, len);
+    if (p < this.ramEnd && this.codeOnPage(Math.floor(p / PAGE_SIZE))) this.noteStore(p, len);
     return p;
   }
 
@@ -377,7 +412,7 @@ export class Memory {
     for (let i = 0; i < data.length; ) {
       const p = this.translateWrite(a + i, 1);
       const n = Math.min(data.length - i, PAGE_SIZE - (p % PAGE_SIZE));
-      if (this.codeCount[Math.floor(p / PAGE_SIZE)]) this.onCodeWrite(p, n);
+      if (this.codeOnPage(Math.floor(p / PAGE_SIZE))) this.noteStore(p, n);
       this.u8.set(data.subarray(i, i + n), p);
       i += n;
     }

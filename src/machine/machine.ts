@@ -1,11 +1,17 @@
 /**
- * The bare-metal PC: one CPU in machine mode, RAM with MMIO, the PC devices, a multiboot
- * loader, and the run loop that turns the engine's exits and exceptions into architectural
- * behaviour — IDT delivery with the double-fault rules, external interrupts when RFLAGS.IF
- * and the interrupt shadow allow, HLT waiting for the next timer deadline, and shutdown.
+ * The bare-metal PC: CPUs in machine mode over one RAM with MMIO, the PC devices, and the run
+ * loop that turns the engine's exits and exceptions into architectural behaviour — IDT
+ * delivery with the double-fault rules, external interrupts and NMIs when RFLAGS.IF, the
+ * interrupt shadow and NMI blocking allow, HLT waiting for the next timer deadline, the debug
+ * registers, INIT/SIPI, and shutdown.
  *
- * Time is virtual: the clock advances by one nanosecond per retired guest instruction (a
- * 1 GHz CPU) plus whatever a HLT skips, so every run is deterministic and a halted guest
+ * Each CPU (Vcpu) has its own state, TLB, paging context and translation cache; they share
+ * RAM (a store by one invalidates what any of them translated there) and the devices. CPUs
+ * run in turns of at most SLICE instructions, always the CPU furthest behind next, so a run is
+ * deterministic on one host thread.
+ *
+ * Time is virtual: the clock advances by one nanosecond per instruction retired by any CPU
+ * plus whatever an all-CPUs HLT skips, so every run is deterministic and a halted guest
  * waiting for a timer costs nothing. The engine yields at the next timer deadline so
  * interrupts arrive on time even inside a tight loop.
  */
@@ -25,15 +31,12 @@ import { SoftwareInterrupt } from './system.js';
 const DR6_BS = 1 << 14;
 /** Nanoseconds of virtual time per retired instruction. */
 const NS_PER_INSN = 1;
-/** Longest stretch the engine runs without returning to look at devices (instructions). */
-const MAX_SLICE = 1_000_000;
+/** Longest stretch one CPU runs before the others get a turn (instructions). */
+const SLICE_1CPU = 1_000_000;
+const SLICE_SMP = 10_000;
 
-/** The devices the run loop needs to see (created by the PC device set). */
+/** The machine-wide devices the run loop needs to see (created by the PC device set). */
 export interface MachineDevices {
-  /** An interrupt is waiting for the CPU (APIC or PIC). */
-  interruptPending(): boolean;
-  /** Accept the highest-priority interrupt: its vector. */
-  acknowledge(): number;
   /** Virtual ns of the next timer event, Infinity when none. */
   nextDeadline(): number;
   /** Raise the interrupts whose time has come. */
@@ -50,62 +53,74 @@ export class MachineStop {
 
 export interface MachineOptions extends EngineOptions {
   ramBytes: number;
+  /** CPUs (default 1); the first is the bootstrap processor, the others wait for INIT/SIPI. */
+  cpus?: number;
 }
 
-export class Machine implements Clock {
-  readonly io = new IoBus();
-  readonly mmio = new MmioBus();
+/** Per-CPU devices the run loop talks to (the local APIC's interrupt output and CR8). */
+export interface CpuDevices {
+  interruptPending(): boolean;
+  acknowledge(): number;
+  readTpr(): number;
+  writeTpr(v: number): void;
+}
+
+/** What a CPU is doing. */
+const enum RunState {
+  RUNNING,
+  HALTED,
+  /** An application processor after reset or INIT: nothing runs until a SIPI. */
+  WAIT_FOR_SIPI,
+}
+
+/** One CPU: its state, memory view and engine, and the run-loop state that belongs to it. */
+export class Vcpu {
   readonly mem: MachineMemory;
   readonly cpu: Cpu;
   readonly engine: Engine;
   readonly msrs: MsrFile;
-  devices: MachineDevices | null = null;
-  /** CR8's view of the local APIC's task priority (set by the PC). */
-  tpr: { get(): number; set(v: number): void } | null = null;
-  /** Called once when the run ends (flush device output). */
-  onStop: () => void = () => {};
-  private halted = false;
-  private nmiPending = false;
+  state = RunState.RUNNING;
+  nmiPending = false;
   /** An NMI handler is running: further NMIs wait for its IRET. */
-  private nmiBlocked = false;
-  private shadow = false;
-  private stop: MachineStop | null = null;
-  /** Virtual ns skipped by HLT. */
-  private skipped = 0;
-  private tscOffset = 0;
-  /** The last unimplemented instruction, to explain a crash that follows it. */
-  private lastUnimplemented: string | null = null;
+  nmiBlocked = false;
+  shadow = false;
+  tscOffset = 0;
+  devices: CpuDevices | null = null;
   /** While a debug step runs: the I/O breakpoint port of DR0-DR3 (-1 = none), and the DR6 bits hit. */
-  private ioWatch: number[] | null = null;
-  private ioHits = 0;
-  readonly stats = { interrupts: 0, exceptions: 0, halts: 0 };
+  ioWatch: number[] | null = null;
+  ioHits = 0;
 
-  constructor(readonly opts: MachineOptions) {
-    this.mem = new MachineMemory(opts.ramBytes, this.mmio);
+  constructor(
+    readonly machine: Machine,
+    readonly index: number,
+    shareRamWith?: MachineMemory,
+  ) {
+    const opts = machine.opts;
+    this.mem = new MachineMemory(opts.ramBytes, machine.mmio, shareRamWith);
     this.cpu = new Cpu(this.mem);
     this.mem.cpu = this.cpu;
     this.cpu.machine = true;
-    this.cpu.hooks = { cpuid: cpuidMachine, rdtsc: () => this.tsc() };
+    this.cpu.hooks = { cpuid: (cpu) => cpuidMachine(cpu, index), rdtsc: () => this.tsc() };
     this.msrs = new MsrFile(
       () => this.tsc(),
-      (_cpu, v) => (this.tscOffset = v - this.now()),
+      (_cpu, v) => (this.tscOffset = v - machine.now()),
       null,
     );
     this.cpu.sys = {
       portIn: (port, size) => {
         this.noteIo(port, size);
-        return this.io.in(port, size);
+        return machine.io.in(port, size);
       },
       portOut: (port, size, v) => {
         this.noteIo(port, size);
-        this.io.out(port, size, v);
+        machine.io.out(port, size, v);
       },
       readMsr: (cpu, msr) => this.msrs.read(cpu, msr),
       writeMsr: (cpu, msr, lo, hi) => this.msrs.write(cpu, msr, lo, hi, () => this.systemChanged(true)),
       systemChanged: (_cpu, flush) => this.systemChanged(flush),
       invalidatePage: (_cpu, va) => this.mem.invalidatePage(va),
       halt: () => {
-        this.halted = true;
+        this.state = RunState.HALTED;
       },
       interruptShadow: () => {
         this.shadow = true;
@@ -113,16 +128,14 @@ export class Machine implements Clock {
       iretExecuted: () => {
         this.nmiBlocked = false;
       },
-      readCr8: () => this.tpr?.get() ?? 0,
-      writeCr8: (_cpu, v) => this.tpr?.set(v),
+      readCr8: () => this.devices?.readTpr() ?? 0,
+      writeCr8: (_cpu, v) => this.devices?.writeTpr(v),
     };
     this.engine = new Engine(this.cpu, opts);
-    this.io.onUnclaimed = (dir, port, size, value) => {
-      if (opts.debug.has('unimp')) opts.log(`unimp: ${dir} port 0x${port.toString(16)} size ${size}${dir === 'out' ? ` value 0x${(value >>> 0).toString(16)}` : ''}`);
-    };
     this.mem.onUnclaimedMmio = (phys, write) => {
       if (opts.debug.has('unimp')) opts.log(`unimp: ${write ? 'write' : 'read'} of unclaimed physical address 0x${phys.toString(16)}`);
     };
+    if (index > 0) this.state = RunState.WAIT_FOR_SIPI;
   }
 
   /** I/O breakpoints (DR7 R/W = 10 with CR4.DE) hit by an access of ports [port, port+size). */
@@ -132,17 +145,58 @@ export class Machine implements Clock {
     for (let n = 0; n < 4; n++) if (w[n] >= 0 && w[n] < port + size && port < w[n] + 1) this.ioHits |= 1 << n;
   }
 
-  now(): number {
-    return this.cpu.st.icount * NS_PER_INSN + this.skipped;
+  tsc(): number {
+    return Math.floor(this.machine.now()) + this.tscOffset;
   }
 
-  private tsc(): number {
-    return Math.floor(this.now()) + this.tscOffset;
+  /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
+  systemChanged(flushTlb: boolean): void {
+    const cpu = this.cpu;
+    cpu.mode = computeMode(cpu);
+    if (flushTlb) this.mem.syncPaging(cpu);
   }
 
-  /** The TSC as the devices see it (the TSC-deadline timer). */
-  tscNow(): number {
-    return this.tsc();
+  /** Could this CPU do something now (run, or take an event that ends its HLT)? */
+  get runnable(): boolean {
+    if (this.state === RunState.RUNNING) return true;
+    if (this.state === RunState.WAIT_FOR_SIPI) return false;
+    return (this.nmiPending && !this.nmiBlocked) || (!!(this.cpu.s[S.FLAGS] & F.IF) && !!this.devices?.interruptPending());
+  }
+
+  /**
+   * INIT: the CPU resets (registers as after RESET, except that caches and MSRs like EFER
+   * are cleared too) and, for an application processor, waits for a SIPI.
+   */
+  init(): void {
+    const cpu = this.cpu;
+    const keep = cpu.st.icount;
+    cpu.s.fill(0);
+    cpu.st.icount = keep;
+    cpu.s[S.MXCSR] = 0x1f80;
+    cpu.s[S.FPU_CW] = 0x037f;
+    cpu.s[S.CR0] = 0x60000010; // CD, NW, ET
+    cpu.s[S.DR6] = 0xffff0ff0 | 0;
+    cpu.s[S.DR7] = 0x400;
+    cpu.s[S.FLAGS] = F.FIXED;
+    cpu.s[S.IDTR_LIMIT] = 0xffff;
+    cpu.s[S.GDTR_LIMIT] = 0xffff;
+    for (const seg of [SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS]) setSegCache(cpu, seg, 0, 0x93, 0xffff, 0);
+    setSegCache(cpu, SegReg.CS, 0xf000, 0x9b, 0xffff, 0xffff0000);
+    setSegCache(cpu, SegReg.LDTR, 0, 0x82, 0xffff, 0);
+    setSegCache(cpu, SegReg.TR, 0, 0x8b, 0xffff, 0);
+    cpu.st.rip = 0xfff0;
+    this.nmiPending = this.nmiBlocked = this.shadow = false;
+    this.state = this.index === 0 ? RunState.RUNNING : RunState.WAIT_FOR_SIPI;
+    this.systemChanged(true);
+  }
+
+  /** SIPI with vector v: a waiting processor starts in real mode at v × 4096. */
+  sipi(vector: number): void {
+    if (this.state !== RunState.WAIT_FOR_SIPI) return;
+    setSegCache(this.cpu, SegReg.CS, vector << 8, 0x9b, 0xffff, vector << 12);
+    this.cpu.st.rip = 0;
+    this.state = RunState.RUNNING;
+    this.systemChanged(false);
   }
 
   /** An NMI arrives (LINT1, an NMI IPI): taken at the next boundary unless one is being handled. */
@@ -151,85 +205,46 @@ export class Machine implements Clock {
     this.engine.yieldAt = 0;
   }
 
-  /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
-  private systemChanged(flushTlb: boolean): void {
-    const cpu = this.cpu;
-    cpu.mode = computeMode(cpu);
-    if (flushTlb) this.mem.syncPaging(cpu);
-  }
-
   /**
-   * The state multiboot promises (Multiboot 0.6.96 §3.2): 32-bit protected mode, flat 4 GiB
-   * code and data segments, paging off, interrupts off, EAX = magic, EBX = info address.
+   * Take a pending NMI or interrupt if the CPU can, else run up to `slice` instructions.
+   * Returns false when the CPU is halted with nothing to take.
    */
-  enterMultiboot(entry: number, eax: number, ebx: number): void {
+  turn(slice: number): void {
+    const m = this.machine;
     const cpu = this.cpu;
     const s = cpu.s;
-    s[S.CR0] = 0x11; // PE, ET
-    s[S.EFER] = 0;
-    s[S.CPL] = 0;
-    setSegCache(cpu, SegReg.CS, 0x10, 0xc9b, 0xffffffff, 0);
-    for (const seg of [SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS]) setSegCache(cpu, seg, 0x18, 0xc93, 0xffffffff, 0);
-    setSegCache(cpu, SegReg.TR, 0, 0x8b, 0xffff, 0);
-    setSegCache(cpu, SegReg.LDTR, 0, 0x82, 0xffff, 0);
-    s[S.IDTR_LIMIT] = 0x3ff;
-    s[S.FLAGS] = F.FIXED;
-    s[0] = eax;
-    s[6] = ebx;
-    cpu.st.rip = entry;
-    this.systemChanged(true);
+    if (this.nmiPending && !this.nmiBlocked && !this.shadow) {
+      this.nmiPending = false;
+      this.nmiBlocked = true;
+      this.state = RunState.RUNNING;
+      this.deliverEvent(Vec.NMI, -1, EventKind.EXTERNAL);
+      return;
+    }
+    const dev = this.devices;
+    if (dev && !this.shadow && s[S.FLAGS] & F.IF && dev.interruptPending()) {
+      this.state = RunState.RUNNING;
+      const vector = dev.acknowledge();
+      m.stats.interrupts++;
+      if (m.opts.debug.has('int')) m.opts.log(`int: cpu ${this.index} external vector ${vector} at 0x${cpu.st.rip.toString(16)}`);
+      this.deliverEvent(vector, -1, EventKind.EXTERNAL);
+      return;
+    }
+    if (this.state !== RunState.RUNNING) return;
+    this.engine.yieldAt = cpu.st.icount + slice;
+    try {
+      if ((s[S.DR7] & 0xff) !== 0 || s[S.FLAGS] & (F.TF | RF)) this.debugStep();
+      else if (this.shadow) {
+        // STI / MOV SS: one more instruction runs before any interrupt is taken.
+        this.shadow = false;
+        this.engine.step();
+      } else this.engine.run();
+    } catch (e) {
+      if (!(e instanceof CpuException)) throw e;
+      this.exception(e);
+    }
+    if ((this.state as RunState) === RunState.HALTED) m.stats.halts++;
   }
 
-  /** Run until the guest exits (debug-exit), shuts down, or runs past --max-insns. */
-  run(): MachineStop {
-    const cpu = this.cpu;
-    const s = cpu.s;
-    while (!this.stop) {
-      const dev = this.devices;
-      if (dev) dev.update();
-      if (this.nmiPending && !this.nmiBlocked && !this.shadow) {
-        this.nmiPending = false;
-        this.nmiBlocked = true;
-        this.halted = false;
-        this.deliverEvent(Vec.NMI, -1, EventKind.EXTERNAL);
-        continue;
-      }
-      if (dev && !this.shadow && s[S.FLAGS] & F.IF && dev.interruptPending()) {
-        this.halted = false;
-        const vector = dev.acknowledge();
-        this.stats.interrupts++;
-        if (this.opts.debug.has('int')) this.opts.log(`int: external vector ${vector} at 0x${cpu.st.rip.toString(16)}`);
-        this.deliverEvent(vector, -1, EventKind.EXTERNAL);
-        continue;
-      }
-      if (this.halted) {
-        this.stats.halts++;
-        const deadline = dev ? dev.nextDeadline() : Infinity;
-        if (!(s[S.FLAGS] & F.IF) || deadline === Infinity) return this.shutdown(2, `guest halted with ${s[S.FLAGS] & F.IF ? 'no timer armed' : 'interrupts disabled'} at 0x${cpu.st.rip.toString(16)}`);
-        this.skipped += Math.max(0, deadline - this.now());
-        continue;
-      }
-      const deadline = dev ? dev.nextDeadline() : Infinity;
-      const slice = Math.min(MAX_SLICE, Math.max(1, Math.ceil((deadline - this.now()) / NS_PER_INSN)));
-      this.engine.yieldAt = cpu.st.icount + slice;
-      try {
-        if ((s[S.DR7] & 0xff) !== 0 || s[S.FLAGS] & (F.TF | RF)) {
-          this.debugStep();
-          continue;
-        }
-        if (this.shadow) {
-          // STI / MOV SS: one more instruction runs before any interrupt is taken.
-          this.shadow = false;
-          this.engine.step();
-        } else this.engine.run();
-      } catch (e) {
-        if (!(e instanceof CpuException)) throw e;
-        this.exception(e);
-      }
-    }
-    this.onStop();
-    return this.stop;
-  }
 
   /**
    * One instruction with the debug machinery of SDM Vol 3 §17.3 and spec/svm.md §6.8: the
@@ -238,7 +253,7 @@ export class Machine implements Clock {
    * delivered as one #DB with the DR6 bits. Only runs while DR7 enables a breakpoint or TF/RF is
    * set, so code without breakpoints pays nothing.
    */
-  private debugStep(): void {
+  debugStep(): void {
     const cpu = this.cpu;
     const s = cpu.s;
     const flags = s[S.FLAGS];
@@ -296,16 +311,16 @@ export class Machine implements Clock {
     }
   }
 
-  private exception(e: CpuException): void {
+  exception(e: CpuException): void {
     const cpu = this.cpu;
-    this.stats.exceptions++;
+    this.machine.stats.exceptions++;
     if (e instanceof SoftwareInterrupt) {
       this.deliverEvent(e.vector, -1, e.kind, e.nextRip);
       return;
     }
     if (e instanceof Unimplemented) {
-      this.lastUnimplemented = e.what;
-      if (this.opts.debug.has('unimp')) this.opts.log(`unimp: ${e.what}`);
+      this.machine.lastUnimplemented = e.what;
+      if (this.machine.opts.debug.has('unimp')) this.machine.opts.log(`unimp: ${e.what}`);
     }
     if (e.vector === Vec.PF) {
       cpu.s[S.CR2_LO] = e.address | 0;
@@ -319,10 +334,10 @@ export class Machine implements Clock {
    * `returnRip` is the address the frame holds (after the instruction for INT n); a fault
    * while delivering leaves RIP at the instruction, where that fault belongs.
    */
-  private deliverEvent(vector: number, errorCode: number, kind: EventKind, returnRip = this.cpu.st.rip, fault = false): void {
+  deliverEvent(vector: number, errorCode: number, kind: EventKind, returnRip = this.cpu.st.rip, fault = false): void {
     const cpu = this.cpu;
     const faultRip = cpu.st.rip;
-    if (this.opts.debug.has('int')) this.opts.log(`int: vector ${vector}${errorCode >= 0 ? ` error 0x${errorCode.toString(16)}` : ''} at 0x${faultRip.toString(16)}`);
+    if (this.machine.opts.debug.has('int')) this.machine.opts.log(`int: vector ${vector}${errorCode >= 0 ? ` error 0x${errorCode.toString(16)}` : ''} at 0x${faultRip.toString(16)}`);
     try {
       cpu.st.rip = returnRip;
       deliver(cpu, vector, errorCode, kind, fault);
@@ -331,7 +346,7 @@ export class Machine implements Clock {
       if (!(e instanceof CpuException)) throw e;
       cpu.st.rip = faultRip;
       if (vector === Vec.DF) {
-        this.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.lastUnimplemented ? `; last unimplemented instruction: ${this.lastUnimplemented}` : ''}`);
+        this.machine.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.machine.lastUnimplemented ? `; last unimplemented instruction: ${this.machine.lastUnimplemented}` : ''}`);
         return;
       }
       if (e.vector === Vec.PF) {
@@ -343,22 +358,119 @@ export class Machine implements Clock {
       else this.deliverEvent(e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : -1, EventKind.EXCEPTION, faultRip, true);
     }
   }
+}
+
+export class Machine implements Clock {
+  readonly io = new IoBus();
+  readonly mmio = new MmioBus();
+  readonly vcpus: Vcpu[] = [];
+  /** The CPU running now (devices ask, e.g. the local APIC window). */
+  current: Vcpu;
+  devices: MachineDevices | null = null;
+  /** Called once when the run ends (flush device output). */
+  onStop: () => void = () => {};
+  private stop: MachineStop | null = null;
+  /** Virtual ns skipped while every CPU was halted. */
+  private skipped = 0;
+  /** The last unimplemented instruction, to explain a crash that follows it. */
+  lastUnimplemented: string | null = null;
+  readonly stats = { interrupts: 0, exceptions: 0, halts: 0 };
+
+  constructor(readonly opts: MachineOptions) {
+    const n = opts.cpus ?? 1;
+    for (let i = 0; i < n; i++) this.vcpus.push(new Vcpu(this, i, this.vcpus[0]?.mem));
+    this.current = this.vcpus[0];
+    this.io.onUnclaimed = (dir, port, size, value) => {
+      if (opts.debug.has('unimp')) opts.log(`unimp: ${dir} port 0x${port.toString(16)} size ${size}${dir === 'out' ? ` value 0x${(value >>> 0).toString(16)}` : ''}`);
+    };
+  }
+
+  /** The bootstrap processor's pieces (what a one-CPU caller needs). */
+  get cpu(): Cpu {
+    return this.vcpus[0].cpu;
+  }
+  get mem(): MachineMemory {
+    return this.vcpus[0].mem;
+  }
+  get engine(): Engine {
+    return this.vcpus[0].engine;
+  }
+
+  /** Instructions retired by all CPUs. */
+  get icount(): number {
+    let n = 0;
+    for (const v of this.vcpus) n += v.cpu.st.icount;
+    return n;
+  }
+
+  now(): number {
+    return this.icount * NS_PER_INSN + this.skipped;
+  }
+
+  /**
+   * The state multiboot promises (Multiboot 0.6.96 §3.2): 32-bit protected mode, flat 4 GiB
+   * code and data segments, paging off, interrupts off, EAX = magic, EBX = info address.
+   */
+  enterMultiboot(entry: number, eax: number, ebx: number): void {
+    const bsp = this.vcpus[0];
+    const cpu = bsp.cpu;
+    const s = cpu.s;
+    s[S.CR0] = 0x11; // PE, ET
+    s[S.EFER] = 0;
+    s[S.CPL] = 0;
+    setSegCache(cpu, SegReg.CS, 0x10, 0xc9b, 0xffffffff, 0);
+    for (const seg of [SegReg.ES, SegReg.SS, SegReg.DS, SegReg.FS, SegReg.GS]) setSegCache(cpu, seg, 0x18, 0xc93, 0xffffffff, 0);
+    setSegCache(cpu, SegReg.TR, 0, 0x8b, 0xffff, 0);
+    setSegCache(cpu, SegReg.LDTR, 0, 0x82, 0xffff, 0);
+    s[S.IDTR_LIMIT] = 0x3ff;
+    s[S.FLAGS] = F.FIXED;
+    s[0] = eax;
+    s[6] = ebx;
+    cpu.st.rip = entry;
+    bsp.systemChanged(true);
+    // Application processors sit in wait-for-SIPI with the reset state's registers.
+    for (const v of this.vcpus.slice(1)) v.init();
+  }
+
+  /** Run until the guest exits (debug-exit), shuts down, or runs past --max-insns. */
+  run(): MachineStop {
+    const slice = this.vcpus.length > 1 ? SLICE_SMP : SLICE_1CPU;
+    while (!this.stop) {
+      const dev = this.devices;
+      if (dev) dev.update();
+      // The CPU furthest behind that has something to do runs next (ties: the lower index).
+      let next: Vcpu | null = null;
+      for (const v of this.vcpus) if (v.runnable && (!next || v.cpu.st.icount < next.cpu.st.icount)) next = v;
+      if (!next) {
+        const deadline = dev ? dev.nextDeadline() : Infinity;
+        if (deadline === Infinity) {
+          const bsp = this.vcpus[0].cpu;
+          return this.finish(this.shutdown(2, `guest halted with ${bsp.s[S.FLAGS] & F.IF ? 'no timer armed' : 'interrupts disabled'} at 0x${bsp.st.rip.toString(16)}`));
+        }
+        this.skipped += Math.max(0, deadline - this.now());
+        continue;
+      }
+      this.current = next;
+      const deadline = dev ? dev.nextDeadline() : Infinity;
+      next.turn(Math.min(slice, Math.max(1, Math.ceil((deadline - this.now()) / NS_PER_INSN))));
+    }
+    return this.finish(this.stop);
+  }
+
+  private finish(stop: MachineStop): MachineStop {
+    this.onStop();
+    return stop;
+  }
 
   /** isa-debug-exit and the like end the run with a status. */
   exit(status: number): void {
     this.stop ??= new MachineStop(status, null);
-    this.engine.yieldAt = 0;
+    for (const v of this.vcpus) v.engine.yieldAt = 0;
   }
 
   shutdown(status: number, message: string): MachineStop {
     this.stop ??= new MachineStop(status, message);
-    this.engine.yieldAt = 0;
+    for (const v of this.vcpus) v.engine.yieldAt = 0;
     return this.stop;
   }
-
-  /** Is the CPU in 64-bit mode (for logs)? */
-  get in64(): boolean {
-    return is64BitCode(this.cpu.mode);
-  }
 }
-

@@ -31,8 +31,9 @@ export class MachineMemory extends Memory {
   constructor(
     ramBytes: number,
     readonly mmio: MmioBus,
+    shareRamWith?: MachineMemory,
   ) {
-    super(ramBytes);
+    super(ramBytes, shareRamWith);
   }
 
   /** Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers. */
@@ -82,7 +83,7 @@ export class MachineMemory extends Memory {
       this.tlbTagR[i] = vpn;
       this.tlbBaseR[i] = base;
     }
-    if (translationServes(r.perms, Access.WRITE | user, this.ctx) && this.codeCount[base / PAGE_SIZE] === 0) {
+    if (translationServes(r.perms, Access.WRITE | user, this.ctx) && !this.codeOnPage(base / PAGE_SIZE)) {
       this.tlbTagW[i] = vpn;
       this.tlbBaseW[i] = base;
     }
@@ -124,7 +125,10 @@ export class MachineMemory extends Memory {
   /** Copy bytes into physical memory (the loader), invalidating translated code there. */
   writePhys(addr: number, bytes: Uint8Array): void {
     if (addr + bytes.length > this.ramEnd) throw new CpuException(Vec.GP, 0);
+    for (let p = addr; p < addr + bytes.length; p = (Math.floor(p / PAGE_SIZE) + 1) * PAGE_SIZE) {
+      const n = Math.min(addr + bytes.length, (Math.floor(p / PAGE_SIZE) + 1) * PAGE_SIZE) - p;
+      if (this.codeOnPage(Math.floor(p / PAGE_SIZE))) this.noteStore(p, n);
+    }
     this.u8.set(bytes, addr);
-    if (this.codeCount[Math.floor(addr / PAGE_SIZE)]) this.onCodeWrite(addr, bytes.length);
   }
 }

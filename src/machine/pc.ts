@@ -1,8 +1,8 @@
 /**
- * The PC around the CPU: the device set of QEMU's pc machine as a `-kernel` guest finds it
+ * The PC around the CPUs: the device set of QEMU's pc machine as a `-kernel` guest finds it
  * (devices/index.ts) connected to the machine — COM1 to the host's stdout, isa-debug-exit to
- * the exit status, the local APIC to the MSRs and to the run loop's interrupt window, the
- * timers to the virtual clock.
+ * the exit status, each local APIC to its CPU's MSRs, CR8 and interrupt window, INIT/SIPI/NMI
+ * to the CPUs, the timers to the virtual clock.
  *
  * Serial output is buffered and written a line (or a full buffer) at a time: a system call per
  * guest OUT would dominate the run time of chatty guests.
@@ -12,7 +12,6 @@ import { LocalApic } from './devices/lapic.js';
 import type { Machine } from './machine.js';
 
 export interface PcOptions {
-  cpus: number;
   /** Where COM1's output goes. */
   output: (bytes: Uint8Array) => void;
 }
@@ -38,34 +37,46 @@ export const TSC_HZ = 1e9;
 
 export function attachPcDevices(machine: Machine, o: PcOptions): PcDevices {
   const out = new OutputBuffer(o.output);
+  const vcpus = machine.vcpus;
   const devices = createPcDevices({
     ramBytes: machine.opts.ramBytes,
-    cpus: o.cpus,
+    cpus: vcpus.length,
     clock: machine,
     tscHz: TSC_HZ,
-    readTsc: () => machine.tscNow(),
+    readTsc: (cpu) => vcpus[cpu].tsc(),
     io: machine.io,
     mmio: machine.mmio,
     physAddrBits: 48,
+    currentCpu: () => machine.current.index,
     onOutput: (b) => out.put(b),
     onExit: (status) => {
       out.flush();
       machine.exit(status);
     },
-    onInit: () => {},
-    onSipi: () => {},
-    onNmi: () => machine.raiseNmi(),
+    onInit: (cpu) => {
+      vcpus[cpu].init();
+      devices.lapics[cpu].initReset();
+    },
+    onSipi: (cpu, vector) => vcpus[cpu].sipi(vector),
+    onNmi: (cpu) => vcpus[cpu].raiseNmi(),
+    // A CPU that may have an interrupt to take stops its slice so the run loop looks.
+    onKick: (cpu) => {
+      if (vcpus[cpu] !== machine.current) return;
+      vcpus[cpu].engine.yieldAt = 0;
+    },
   });
-  const lapic = devices.lapics[0];
-  const intr = devices.interrupts[0];
-  machine.devices = {
-    interruptPending: () => intr.pending(),
-    acknowledge: () => intr.acknowledge(),
-    nextDeadline: () => devices.nextDeadline(),
-    update: () => devices.update(),
-  };
-  machine.msrs.apic = { owns: (msr) => LocalApic.ownsMsr(msr), readMsr: (msr) => lapic.readMsr(msr), writeMsr: (msr, lo, hi) => lapic.writeMsr(msr, lo, hi) };
-  machine.tpr = { get: () => lapic.getCr8(), set: (v) => lapic.setCr8(v) };
+  machine.devices = { nextDeadline: () => devices.nextDeadline(), update: () => devices.update() };
+  vcpus.forEach((v, i) => {
+    const lapic = devices.lapics[i];
+    const intr = devices.interrupts[i];
+    v.devices = {
+      interruptPending: () => intr.pending(),
+      acknowledge: () => intr.acknowledge(),
+      readTpr: () => lapic.getCr8(),
+      writeTpr: (value) => lapic.setCr8(value),
+    };
+    v.msrs.apic = { owns: (msr) => LocalApic.ownsMsr(msr), readMsr: (msr) => lapic.readMsr(msr), writeMsr: (msr, lo, hi) => lapic.writeMsr(msr, lo, hi) };
+  });
   machine.onStop = () => out.flush();
   return devices;
 }

@@ -25,6 +25,8 @@ import {
 
 const TWO32 = 4294967296;
 const RSP = 4;
+const DR7_GD = 1 << 13;
+const DR6_BD = 1 << 13;
 
 function gp0(): never {
   throw new CpuException(Vec.GP, 0);
@@ -186,6 +188,13 @@ const movSystem: Helper = (cpu, insn) => {
   const [dst, src] = insn.ops;
   if (dst.kind === OpKind.Seg || src.kind === OpKind.Seg) return movSeg(cpu, insn);
   requireCpl0(cpu);
+  if ((src.kind === OpKind.Dr || dst.kind === OpKind.Dr) && cpu.s[S.DR7] & DR7_GD) {
+    // General detect: any debug-register access is a #DB fault; the CPU reports DR6.BD and
+    // clears GD so the handler itself may use the debug registers (SDM Vol 3 §17.2.4).
+    cpu.s[S.DR6] |= DR6_BD;
+    cpu.s[S.DR7] &= ~DR7_GD;
+    throw new CpuException(Vec.DB);
+  }
   const wide = is64BitCode(cpu.mode);
   if (src.kind === OpKind.Cr) {
     const [lo, hi] = readCr(cpu, src.reg);

@@ -708,7 +708,7 @@ function elementsInPage(a: number, size: number, step: number): number {
  */
 function noteStore(cpu: Cpu, p: number, len: number): void {
   const mem = cpu.mem;
-  if (mem.codeCount[Math.floor(p / PAGE_SIZE)]) mem.onCodeWrite(p, len);
+  if (mem.codeOnPage(Math.floor(p / PAGE_SIZE))) mem.noteStore(p, len);
 }
 
 /**
