@@ -162,7 +162,7 @@ export function bootImage(o: BootOptions): number {
   }
   if (o.stats) {
     const m = machine.stats;
-    reportStats(o.stats, log, o.mode, machine.engine, machine.icount, performance.now() - t0, status, {
+    reportStats(o.stats, log, o.mode, machine.engineStats(), machine.icount, performance.now() - t0, status, {
       interrupts: m.interrupts, exceptions: m.exceptions, halts: m.halts,
     });
   }

@@ -8,7 +8,7 @@ import { CpuException, Vec } from '../cpu/exceptions.js';
 import { Memory, OutOfGuestMemory } from '../cpu/memory.js';
 import { Exit } from '../ir/ops.js';
 import { LinuxProcess, LoadError, ProcessExit } from '../linux/process.js';
-import { Engine, type ExecMode, InsnLimit } from '../runtime/engine.js';
+import { Engine, type EngineStats, type ExecMode, InsnLimit } from '../runtime/engine.js';
 import { GuestProfiler } from '../profile/profiler.js';
 import { writeProfile } from '../profile/output.js';
 
@@ -138,7 +138,7 @@ export function runProgram(prog: string, args: string[], opts: RunOptions): numb
     const files = writeProfile(profiler, symbolize, prog, opts.profileDir);
     log(`svmjit: guest profile (${profiler.samples.length} samples): ${files.join(', ')}`);
   }
-  if (opts.stats) reportStats(opts.stats, log, opts.mode, engine, cpu.st.icount, wallMs, status);
+  if (opts.stats) reportStats(opts.stats, log, opts.mode, engine.stats, cpu.st.icount, wallMs, status);
   return status;
 }
 
@@ -147,10 +147,9 @@ export function runProgram(prog: string, args: string[], opts: RunOptions): numb
  * plus any personality-specific lines (`extra`: label → value).
  */
 export function reportStats(
-  format: 'text' | 'json', log: (line: string) => void, mode: ExecMode, engine: Engine, insns: number, wallMs: number, status: number,
+  format: 'text' | 'json', log: (line: string) => void, mode: ExecMode, st: EngineStats, insns: number, wallMs: number, status: number,
   extra: Record<string, string | number | Record<string, number>> = {},
 ): void {
-  const st = engine.stats;
   const record = {
     insns, blocks: st.blocksTranslated, blocksCompiled: st.blocksCompiled, compileMs: +st.compileMs.toFixed(2), cacheHits: st.cacheHits,
     cacheMisses: st.cacheMisses, invalidations: st.invalidations, wallMs: +wallMs.toFixed(2), mips: +(insns / wallMs / 1000).toFixed(2), exitStatus: status,

@@ -191,3 +191,21 @@ export class CpuState {
 export function fpuControlWord(v: number): number {
   return (v & 0x1f3f) | 0x40;
 }
+
+const hex = (v: number, digits: number) => (v >>> 0).toString(16).padStart(digits, '0');
+
+/** The registers as `-d cpu` logs them before each block (QEMU's layout, abridged). */
+export function formatCpuState(cpu: { s: Int32Array }): string {
+  const s = cpu.s;
+  const r64 = (i: number) => hex(s[2 * i + 1], 8) + hex(s[2 * i], 8);
+  const lines: string[] = [];
+  for (let i = 0; i < 16; i += 4) lines.push([0, 1, 2, 3].map((k) => `${REG_NAMES64[i + k].toUpperCase().padEnd(3)}=${r64(i + k)}`).join(' '));
+  lines.push(`RIP=${hex(s[S.RIP_HI], 8)}${hex(s[S.RIP_LO], 8)} FL=${hex(s[S.FLAGS], 8)} (lazy op ${s[S.CC_OP]}) CPL=${s[S.CPL]}`);
+  const seg = (name: string, i: number) => {
+    const at = S.SEG + SEG_STRIDE * i;
+    return `${name} =${hex(s[at + SegField.SEL], 4)} ${hex(s[at + SegField.BASE_HI], 8)}${hex(s[at + SegField.BASE_LO], 8)} ${hex(s[at + SegField.LIMIT], 8)} ${hex(s[at + SegField.ATTR], 3)}`;
+  };
+  ['ES', 'CS', 'SS', 'DS', 'FS', 'GS', 'LDT', 'TR'].forEach((n, i) => lines.push(seg(n.padEnd(3), i)));
+  lines.push(`CR0=${hex(s[S.CR0], 8)} CR2=${hex(s[S.CR2_HI], 8)}${hex(s[S.CR2_LO], 8)} CR3=${hex(s[S.CR3_HI], 8)}${hex(s[S.CR3_LO], 8)} CR4=${hex(s[S.CR4], 8)} EFER=${hex(s[S.EFER], 8)}`);
+  return lines.join('\n');
+}

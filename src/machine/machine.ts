@@ -19,7 +19,7 @@ import { Cpu, is64BitCode } from '../cpu/cpu.js';
 import { cpuidMachine } from '../cpu/cpuid.js';
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { F, S, SegReg } from '../cpu/state.js';
-import { Engine, type EngineOptions } from '../runtime/engine.js';
+import { Engine, type EngineOptions, type EngineStats } from '../runtime/engine.js';
 import { IoBus, MmioBus, type Clock } from './bus.js';
 import { deliver, EventKind, hasErrorCode, isDoubleFault, RF } from './interrupts.js';
 import { MachineMemory } from './mmu.js';
@@ -394,6 +394,13 @@ export class Machine implements Clock {
   }
   get engine(): Engine {
     return this.vcpus[0].engine;
+  }
+
+  /** The translation statistics of all CPUs' engines, summed. */
+  engineStats(): EngineStats {
+    const sum: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, regionsCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
+    for (const v of this.vcpus) for (const k of Object.keys(sum) as (keyof EngineStats)[]) sum[k] += v.engine.stats[k];
+    return sum;
   }
 
   /** Instructions retired by all CPUs. */

@@ -17,7 +17,7 @@ import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
 import { decode } from '../frontend/decoder.js';
 import { OpKind, Seg } from '../frontend/insn.js';
 import { PAGE_SIZE, Prot } from '../cpu/memory.js';
-import { S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js';
+import { formatCpuState, S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js';
 import { disassemble } from '../frontend/disasm.js';
 import type { IrBlock } from '../ir/ir.js';
 import { printBlock } from '../ir/ir.js';
@@ -380,12 +380,14 @@ export class Engine {
     const threshold = this.opts.jitThreshold;
     const max = this.opts.maxInsns;
     const trace = this.opts.debug.has('exec');
+    const cpuLog = this.opts.debug.has('cpu');
     const prof = this.opts.profiler ?? null;
     const tick = prof ? prof.tick : new Int32Array(1);
     let b = this.lookup();
     for (;;) {
       if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);
       if (st.icount >= this.yieldAt) return Exit.NONE;
+      if (cpuLog) this.opts.log(formatCpuState(cpu));
       if (trace) this.opts.log(`Trace 0x${b.vaddr.toString(16)} [${this.nameOf(b.vaddr)}]`);
       let r: number;
       if (b.fn) {
