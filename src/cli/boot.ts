@@ -23,11 +23,11 @@ options:
   -m SIZE               RAM size (default 128M; suffixes K, M, G)
   -smp N                number of CPUs (default 1)
   --no-jit, --one-insn-per-tb, --max-insns N, --jit-threshold N, --verify-js   as for run
-  -d LIST               log categories: in_asm,ir,js,exec,int,cpu,unimp
+  -d LIST               log categories: in_asm,ir,js,exec,int,cpu,unimp,svm
   -D FILE               write logs to FILE instead of stderr
   --stats[=json]        print run statistics on exit`;
 
-const DEBUG_CATEGORIES = ['in_asm', 'ir', 'js', 'exec', 'int', 'cpu', 'unimp'];
+const DEBUG_CATEGORIES = ['in_asm', 'ir', 'js', 'exec', 'int', 'cpu', 'unimp', 'svm'];
 
 export interface BootOptions {
   image: string;
@@ -162,8 +162,21 @@ export function bootImage(o: BootOptions): number {
   }
   if (o.stats) {
     const m = machine.stats;
+    const vmruns = machine.vcpus.reduce((n, v) => n + v.svm.stats.vmruns, 0);
+    const vmexits: Record<string, number> = {};
+    let exits = 0;
+    let switchMs = 0;
+    for (const v of machine.vcpus) switchMs += v.svm.stats.switchMs;
+    for (const v of machine.vcpus)
+      for (const [code, n] of v.svm.stats.vmexits) {
+        const key = code === -1 ? 'INVALID' : `0x${code.toString(16)}`;
+        vmexits[key] = (vmexits[key] ?? 0) + n;
+        exits += n;
+      }
     reportStats(o.stats, log, o.mode, machine.engineStats(), machine.icount, performance.now() - t0, status, {
-      interrupts: m.interrupts, exceptions: m.exceptions, halts: m.halts,
+      interrupts: m.interrupts, exceptions: m.exceptions, halts: m.halts, vmruns, vmexits,
+      // A world switch here is one VMRUN plus its #VMEXIT.
+      worldSwitchUs: exits ? +((switchMs * 1000) / exits).toFixed(2) : 0,
     });
   }
   return status;

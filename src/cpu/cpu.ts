@@ -29,6 +29,8 @@ export class Cpu {
   machine = false;
   /** The bare-metal machine's services for system instructions (null in user mode). */
   sys: SystemHooks | null = null;
+  /** This CPU's SVM state (machine mode); helpers test intercepts through it. */
+  svm: SvmHooks | null = null;
   /** Host hooks the personality (user-mode Linux, bare-metal machine) installs. */
   hooks: CpuHooks = {
     cpuid: () => {
@@ -57,6 +59,8 @@ export const enum CpuMode {
   FPU_MP = 64,
   NO_OSFXSR = 128,
   FPU_TRAPS = FPU_TS | FPU_EM | NO_OSFXSR,
+  /** SVM guest mode: code that may be intercepted (PAUSE) runs its helper, which tests the intercept. */
+  GUEST = 256,
 }
 
 /** Is a CpuMode 64-bit code? */
@@ -100,7 +104,23 @@ export interface SystemHooks {
   interruptShadow(cpu: Cpu): void;
   /** IRET completed (it ends the blocking of NMIs). */
   iretExecuted(cpu: Cpu): void;
+  /** VMMCALL in host mode: a hypercall to svmjit (README "Hypercalls"). */
+  hypercall(cpu: Cpu): void;
   /** CR8 is the local APIC's task priority (TPR[7:4]). */
   readCr8(cpu: Cpu): number;
   writeCr8(cpu: Cpu, value: number): void;
+}
+
+/** What instruction helpers need of the SVM runtime (src/svm): guest mode and the intercept tests. */
+export interface SvmHooks {
+  readonly guest: boolean;
+  gif: boolean;
+  hsavePa: number;
+  vmcr: number;
+  intercepted(exitCode: number): boolean;
+  ioIntercepted(port: number, size: number): boolean;
+  msrIntercepted(msr: number, write: boolean): boolean;
+  vmrun(vmcbPa: number, next: number): void;
+  vmload(pa: number): void;
+  vmsave(pa: number): void;
 }

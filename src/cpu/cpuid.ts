@@ -130,16 +130,31 @@ export function cpuidUserMode(cpu: Cpu): void {
 
 /**
  * The machine's CPUID: the user-mode leaves plus what the bare-metal PC has beyond them —
- * leaf 1 ECX bit 21 x2APIC and bit 24 TSC-deadline (the local APIC implements both) — and the
- * initial APIC ID in leaf 1 EBX[31:24] (the CPU's index).
+ * leaf 1 ECX bit 21 x2APIC and bit 24 TSC-deadline (the local APIC implements both), the
+ * initial APIC ID in leaf 1 EBX[31:24] (the CPU's index), and SVM: Fn8000_0001 ECX bit 2 and
+ * the SVM leaf Fn8000_000A (whose EAX of 0x8000_0000 becomes the highest extended leaf).
  */
 export function cpuidMachine(cpu: Cpu, apicId: number): void {
-  const leaf = cpu.s[0];
+  const s = cpu.s;
+  const leaf = s[0];
   cpuidUserMode(cpu);
-  if (leaf !== 1) return;
-  cpu.s[2] |= X2APIC | TSC_DEADLINE;
-  cpu.s[6] = (cpu.s[6] & 0xffffff) | (apicId << 24);
+  if (leaf === 1) {
+    s[2] |= X2APIC | TSC_DEADLINE;
+    s[6] = (s[6] & 0xffffff) | (apicId << 24);
+  } else if (leaf === EXT) s[0] = SVM_LEAF;
+  else if (leaf === EXT + 1) s[2] |= SVM;
+  else if (leaf === SVM_LEAF) {
+    // Fn8000_000A (spec/svm.md §2.1): revision 1, 8 ASIDs, NRIPS, VmcbClean, SVME_ADDR_CHK.
+    (s[0] = 1), (s[6] = 8), (s[2] = 0), (s[4] = NRIPS | VMCB_CLEAN | SVME_ADDR_CHK);
+  }
 }
+
+/** The machine reports extended leaves up to the SVM leaf. */
+const SVM_LEAF = EXT + 0xa;
+const SVM = 1 << 2;
+const NRIPS = 1 << 3;
+const VMCB_CLEAN = 1 << 5;
+const SVME_ADDR_CHK = 1 << 28;
 
 const X2APIC = 1 << 21;
 const TSC_DEADLINE = 1 << 24;

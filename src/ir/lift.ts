@@ -464,7 +464,9 @@ export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_I
       return blk;
     }
     const system = machine && (MACHINE_SYSTEM.has(insn.mnem) || (insn.row.end && !LOWERINGS[insn.mnem]) || insn.ops.some(isSystemOperand));
-    const lower = system ? undefined : LOWERINGS[insn.mnem];
+    // In SVM guest mode PAUSE may be intercepted: it runs its helper, which tests the bit.
+    const guestPause = (mode & CpuMode.GUEST) !== 0 && insn.mnem === 'pause';
+    const lower = system || guestPause ? undefined : LOWERINGS[insn.mnem];
     if (lower) lower(l, insn);
     else if (system && HELPERS[insn.mnem]) systemEnd(l);
     else if (HELPERS[insn.mnem]) l.b.helper();

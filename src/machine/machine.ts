@@ -15,7 +15,7 @@
  * waiting for a timer costs nothing. The engine yields at the next timer deadline so
  * interrupts arrive on time even inside a tight loop.
  */
-import { Cpu, is64BitCode } from '../cpu/cpu.js';
+import { Cpu, CpuMode, is64BitCode } from '../cpu/cpu.js';
 import { cpuidMachine } from '../cpu/cpuid.js';
 import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { F, S, SegReg } from '../cpu/state.js';
@@ -26,9 +26,28 @@ import { MachineMemory } from './mmu.js';
 import { MsrFile } from './msr.js';
 import { computeMode, setSegCache } from './segments.js';
 import { SoftwareInterrupt } from './system.js';
+import { VmExit } from '../svm/intercept.js';
+import { Svm } from '../svm/svm.js';
+import { EventInj, ExitCode } from '../svm/vmcb.js';
 
 /** DR6.BS: the #DB is a single-step trap. */
 const DR6_BS = 1 << 14;
+
+/** svmjit's hypercall numbers (VMMCALL from L1 with the number in RAX). */
+export const enum Hypercall {
+  /** Write RCX bytes at linear address RBX to the console; RAX = bytes written. */
+  WRITE = 1,
+  /** End the run with exit status RBX & 0xFF. */
+  EXIT = 2,
+  /** RAX = the time-stamp counter (virtual cycles). */
+  CYCLES = 3,
+}
+
+/** An event in EVENTINJ/EXITINTINFO format (§3.6). */
+function eventInfo(vector: number, errorCode: number, kind: EventKind): number {
+  const type = kind === EventKind.EXTERNAL ? (vector === Vec.NMI ? EventInj.TYPE_NMI : EventInj.TYPE_INTR) : kind === EventKind.SOFTWARE ? EventInj.TYPE_SOFT : EventInj.TYPE_EXCEPTION;
+  return (EventInj.V | (type << EventInj.TYPE_SHIFT) | (errorCode >= 0 ? EventInj.EV : 0) | (vector & 0xff)) | 0;
+}
 /** Nanoseconds of virtual time per retired instruction. */
 const NS_PER_INSN = 1;
 /** Longest stretch one CPU runs before the others get a turn (instructions). */
@@ -79,6 +98,7 @@ export class Vcpu {
   readonly cpu: Cpu;
   readonly engine: Engine;
   readonly msrs: MsrFile;
+  readonly svm: Svm;
   state = RunState.RUNNING;
   nmiPending = false;
   /** An NMI handler is running: further NMIs wait for its IRET. */
@@ -130,7 +150,20 @@ export class Vcpu {
       },
       readCr8: () => this.devices?.readTpr() ?? 0,
       writeCr8: (_cpu, v) => this.devices?.writeTpr(v),
+      hypercall: () => this.hypercall(),
     };
+    this.svm = new Svm(this.cpu, {
+      mem: this.mem,
+      systemChanged: () => this.systemChanged(true),
+      setShadow: (on) => {
+        const was = this.shadow;
+        this.shadow = on;
+        return was;
+      },
+      log: opts.debug.has('svm') ? (line) => opts.log(`${line} (cpu ${index})`) : null,
+    });
+    this.cpu.svm = this.svm;
+    this.msrs.svm = this.svm;
     this.engine = new Engine(this.cpu, opts);
     this.mem.onUnclaimedMmio = (phys, write) => {
       if (opts.debug.has('unimp')) opts.log(`unimp: ${write ? 'write' : 'read'} of unclaimed physical address 0x${phys.toString(16)}`);
@@ -152,7 +185,7 @@ export class Vcpu {
   /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
   systemChanged(flushTlb: boolean): void {
     const cpu = this.cpu;
-    cpu.mode = computeMode(cpu);
+    cpu.mode = computeMode(cpu) | (this.svm?.guest ? CpuMode.GUEST : 0);
     if (flushTlb) this.mem.syncPaging(cpu);
   }
 
@@ -199,6 +232,67 @@ export class Vcpu {
     this.systemChanged(false);
   }
 
+  /** Perform a #VMEXIT (two-phase exits: the helper or event recorded it, this switches worlds). */
+  worldSwitch(e: VmExit): void {
+    const m = this.machine;
+    if (m.opts.debug.has('svm')) m.opts.log(`svm: cpu ${this.index} #VMEXIT 0x${(e.exitCode >>> 0).toString(16)} info1 0x${(e.info1 >>> 0).toString(16)} info2 0x${e.info2.toString(16)} rip 0x${this.cpu.st.rip.toString(16)}`);
+    this.svm.vmexit(e.exitCode, e.info1, e.info2, e.nrip);
+    this.state = RunState.RUNNING;
+    // Host RFLAGS.TF at VMRUN: the single-step trap lands in L1 after the #VMEXIT (§5.6 step 7).
+    if (this.svm.hostTrap) {
+      this.cpu.s[S.DR6] |= DR6_BS;
+      this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
+    }
+  }
+
+  /** EVENTINJ: deliver the event through L2's IDT before its first instruction (§5.5). */
+  private injectEvent(): void {
+    const svm = this.svm;
+    const inj = svm.injectEvent;
+    svm.injectEvent = 0;
+    const type = (inj >>> EventInj.TYPE_SHIFT) & 7;
+    const vector = type === EventInj.TYPE_NMI ? Vec.NMI : inj & 0xff;
+    const error = inj & EventInj.EV ? svm.injectError : -1;
+    const soft = type === EventInj.TYPE_SOFT || (type === EventInj.TYPE_EXCEPTION && (vector === Vec.BP || vector === Vec.OF));
+    const kind = type === EventInj.TYPE_EXCEPTION ? (soft ? EventKind.SOFTWARE : EventKind.EXCEPTION) : type === EventInj.TYPE_SOFT ? EventKind.SOFTWARE : EventKind.EXTERNAL;
+    if (type === EventInj.TYPE_NMI) this.nmiBlocked = true;
+    svm.deliveringEvent = inj & (EventInj.V | EventInj.TYPE_MASK | EventInj.EV | 0xff);
+    svm.deliveringError = Math.max(0, error);
+    this.deliverEvent(vector, error, kind, soft ? svm.injectNrip : this.cpu.st.rip, type === EventInj.TYPE_EXCEPTION && !soft);
+    svm.deliveringEvent = 0;
+    svm.deliveringError = 0;
+  }
+
+  /**
+   * VMMCALL from L1: svmjit's hypercalls (README "Hypercalls"). Number in RAX, arguments in RBX,
+   * RCX, RDX; the result replaces RAX. CPL > 0 gets -1 and unknown numbers -1000, as KVM answers.
+   */
+  private hypercall(): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    const m = this.machine;
+    const arg = (r: number) => (is64BitCode(cpu.mode) ? s[2 * r + 1] * 4294967296 + (s[2 * r] >>> 0) : s[2 * r] >>> 0);
+    const ret = (v: number) => {
+      s[0] = v | 0;
+      s[1] = is64BitCode(cpu.mode) ? Math.floor(v / 4294967296) | 0 : 0;
+    };
+    if (s[S.CPL] !== 0) return ret(-1);
+    switch (arg(0)) {
+      case Hypercall.WRITE: {
+        const len = Math.min(arg(1), 1 << 20);
+        m.hypercallOutput(cpu.mem.readBytes(arg(3), len));
+        return ret(len);
+      }
+      case Hypercall.EXIT:
+        m.exit(arg(3) & 0xff);
+        return ret(0);
+      case Hypercall.CYCLES:
+        return ret(this.tsc());
+      default:
+        return ret(-1000);
+    }
+  }
+
   /** An NMI arrives (LINT1, an NMI IPI): taken at the next boundary unless one is being handled. */
   raiseNmi(): void {
     this.nmiPending = true;
@@ -213,7 +307,15 @@ export class Vcpu {
     const m = this.machine;
     const cpu = this.cpu;
     const s = cpu.s;
-    if (this.nmiPending && !this.nmiBlocked && !this.shadow) {
+    const svm = this.svm;
+    if (svm.injectEvent) {
+      this.injectEvent();
+      return;
+    }
+    // GIF = 0 holds NMIs and interrupts pending (§5.8); in guest mode an intercepted one exits
+    // to L1 without being acknowledged, whatever L2's blocking (§6.2 rows 4-5).
+    if (this.nmiPending && svm.gif && svm.guest && svm.intercepted(ExitCode.NMI)) return this.worldSwitch(new VmExit(ExitCode.NMI));
+    if (this.nmiPending && svm.gif && !this.nmiBlocked && !this.shadow) {
       this.nmiPending = false;
       this.nmiBlocked = true;
       this.state = RunState.RUNNING;
@@ -221,9 +323,11 @@ export class Vcpu {
       return;
     }
     const dev = this.devices;
-    if (dev && !this.shadow && s[S.FLAGS] & F.IF && dev.interruptPending()) {
+    const intr = dev !== null && svm.interruptsEnabled() && dev.interruptPending();
+    if (intr && svm.guest && svm.intercepted(ExitCode.INTR)) return this.worldSwitch(new VmExit(ExitCode.INTR));
+    if (intr && !this.shadow && s[S.FLAGS] & F.IF) {
       this.state = RunState.RUNNING;
-      const vector = dev.acknowledge();
+      const vector = dev!.acknowledge();
       m.stats.interrupts++;
       if (m.opts.debug.has('int')) m.opts.log(`int: cpu ${this.index} external vector ${vector} at 0x${cpu.st.rip.toString(16)}`);
       this.deliverEvent(vector, -1, EventKind.EXTERNAL);
@@ -313,7 +417,14 @@ export class Vcpu {
 
   exception(e: CpuException): void {
     const cpu = this.cpu;
+    if (e instanceof VmExit) return this.worldSwitch(e);
     this.machine.stats.exceptions++;
+    // An exception in L2 that vmcb12 intercepts exits to L1 instead of being delivered (§6.7).
+    if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
+      const soft = e instanceof SoftwareInterrupt;
+      const info1 = hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0;
+      return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, info1, e.vector === Vec.PF ? e.address : 0, soft ? e.nextRip : 0));
+    }
     if (e instanceof SoftwareInterrupt) {
       this.deliverEvent(e.vector, -1, e.kind, e.nextRip);
       return;
@@ -346,12 +457,20 @@ export class Vcpu {
       if (!(e instanceof CpuException)) throw e;
       cpu.st.rip = faultRip;
       if (vector === Vec.DF) {
+        if (this.svm.guest && this.svm.intercepted(ExitCode.SHUTDOWN)) return this.worldSwitch(new VmExit(ExitCode.SHUTDOWN));
         this.machine.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.machine.lastUnimplemented ? `; last unimplemented instruction: ${this.machine.lastUnimplemented}` : ''}`);
         return;
       }
       if (e.vector === Vec.PF) {
         cpu.s[S.CR2_LO] = e.address | 0;
         cpu.s[S.CR2_HI] = Math.floor(e.address / 4294967296) | 0;
+      }
+      // In L2, an intercepted exception raised while delivering an event exits with that event
+      // in EXITINTINFO (§6.7).
+      if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
+        this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
+        this.svm.deliveringError = Math.max(0, errorCode);
+        return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0, e.vector === Vec.PF ? e.address : 0));
       }
       // A benign combination is handled serially: the second exception is delivered instead.
       if (isDoubleFault(vector, e.vector)) this.deliverEvent(Vec.DF, 0, EventKind.EXCEPTION, faultRip, true);
@@ -375,6 +494,8 @@ export class Machine implements Clock {
   /** The last unimplemented instruction, to explain a crash that follows it. */
   lastUnimplemented: string | null = null;
   readonly stats = { interrupts: 0, exceptions: 0, halts: 0 };
+  /** Where VMMCALL's console hypercall writes (the serial output by default). */
+  hypercallOutput: (bytes: Uint8Array) => void = () => {};
 
   constructor(readonly opts: MachineOptions) {
     const n = opts.cpus ?? 1;

@@ -42,7 +42,14 @@ export const enum Msr {
   TSC_AUX = 0xc0000103 | 0,
   PERF_CTL_FIRST = 0xc0010000 | 0,
   PERF_CTR_LAST = 0xc0010007 | 0,
+  VM_CR = 0xc0010114 | 0,
+  VM_IGNNE = 0xc0010115 | 0,
+  VM_HSAVE_PA = 0xc0010117 | 0,
 }
+
+/** VM_CR bits: LOCK makes LOCK and SVMDIS read-only; SVMDIS forbids EFER.SVME. */
+const VM_CR_LOCK = 1 << 3;
+const VM_CR_SVMDIS = 1 << 4;
 
 /** EFER bits software may set (SVME once SVM exists; LMA is read-only). */
 const EFER_WRITABLE = EFER_SCE | EFER_LME | EFER_NXE | EFER_SVME;
@@ -89,9 +96,17 @@ export interface ApicMsrs {
   writeMsr(msr: number, lo: number, hi: number): boolean;
 }
 
+/** SVM's MSRs live in the SVM state (spec/svm.md §2.3, §2.4). */
+export interface SvmMsrs {
+  vmcr: number;
+  hsavePa: number;
+}
+
 export class MsrFile {
   /** Read-back-only MSRs: key → [lo, hi]. */
   private readonly plain = new Map<number, [number, number]>();
+  /** Set by the machine: VM_CR and VM_HSAVE_PA. */
+  svm: SvmMsrs | null = null;
 
   constructor(
     private readonly tsc: (cpu: Cpu) => number,
@@ -127,6 +142,17 @@ export class MsrFile {
         return s[S.SYSENTER_CS];
       case Msr.TSC_AUX:
         return s[S.TSC_AUX];
+      case Msr.VM_CR:
+        if (!this.svm) return gp();
+        return this.svm.vmcr;
+      case Msr.VM_IGNNE:
+        if (!this.svm) return gp();
+        return 0;
+      case Msr.VM_HSAVE_PA: {
+        if (!this.svm) return gp();
+        cpu.hi = Math.floor(this.svm.hsavePa / 4294967296) | 0;
+        return this.svm.hsavePa | 0;
+      }
       case Msr.TSC: {
         const t = this.tsc(cpu);
         cpu.hi = Math.floor(t / 4294967296) | 0;
@@ -159,6 +185,7 @@ export class MsrFile {
     switch (msr) {
       case Msr.EFER: {
         if (hi !== 0 || lo & ~(EFER_WRITABLE | EFER_LMA)) gp();
+        if (lo & EFER_SVME && (!this.svm || this.svm.vmcr & VM_CR_SVMDIS)) gp();
         const old = s[S.EFER];
         // LME cannot change while paging is on; LMA is kept by the CPU.
         if ((old ^ lo) & EFER_LME && s[S.CR0] & 0x80000000) gp();
@@ -169,6 +196,22 @@ export class MsrFile {
       case Msr.SFMASK:
         if (hi !== 0) gp();
         s[S.SFMASK] = lo;
+        return;
+      case Msr.VM_CR: {
+        // APM 15.30.1: bits 63:5 reserved; SVMDIS with EFER.SVME set is #GP; LOCK freezes LOCK and SVMDIS.
+        if (!this.svm || hi !== 0 || lo & ~0x1f) gp();
+        if (lo & VM_CR_SVMDIS && s[S.EFER] & EFER_SVME) gp();
+        const frozen = this.svm.vmcr & VM_CR_LOCK ? VM_CR_LOCK | VM_CR_SVMDIS : 0;
+        this.svm.vmcr = (lo & ~frozen) | (this.svm.vmcr & frozen);
+        return;
+      }
+      case Msr.VM_IGNNE:
+        if (!this.svm) gp();
+        return;
+      case Msr.VM_HSAVE_PA:
+        // 4 KiB aligned and below 2^MAXPHYADDR (48), else #GP(0) (§2.4).
+        if (!this.svm || lo & 0xfff || hi >>> 16) gp();
+        this.svm.hsavePa = (hi >>> 0) * 4294967296 + (lo >>> 0);
         return;
       case Msr.SYSENTER_CS:
         s[S.SYSENTER_CS] = lo & 0xffff;

@@ -77,6 +77,9 @@ export function attachPcDevices(machine: Machine, o: PcOptions): PcDevices {
     };
     v.msrs.apic = { owns: (msr) => LocalApic.ownsMsr(msr), readMsr: (msr) => lapic.readMsr(msr), writeMsr: (msr, lo, hi) => lapic.writeMsr(msr, lo, hi) };
   });
+  machine.hypercallOutput = (bytes) => {
+    for (const b of bytes) out.put(b);
+  };
   machine.onStop = () => out.flush();
   return devices;
 }

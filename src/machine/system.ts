@@ -17,6 +17,8 @@ import { F, S, SegField, SegReg } from '../cpu/state.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 import type { Helper } from '../cpu/helpers/index.js';
 import { deliver, EventKind, IOPL_SHIFT, NT, RF, VM } from './interrupts.js';
+import { interceptInsn, VmExit } from '../svm/intercept.js';
+import { ExitCode } from '../svm/vmcb.js';
 import {
   Attr, checkCodeSegment, checkDataSegment, descAttr,
   CR0_ET, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_NW, CR0_CD, EFER_LMA, EFER_LME, cpl, codeDpl, inLongMode, loadCodeSegment, loadDataSegment,
@@ -28,7 +30,7 @@ const RSP = 4;
 const DR7_GD = 1 << 13;
 const DR6_BD = 1 << 13;
 
-function gp0(): never {
+export function gp0(): never {
   throw new CpuException(Vec.GP, 0);
 }
 
@@ -41,12 +43,12 @@ function iopl(cpu: Cpu): number {
   return (cpu.s[S.FLAGS] >>> IOPL_SHIFT) & 3;
 }
 
-function sys(cpu: Cpu) {
+export function sys(cpu: Cpu) {
   if (!cpu.sys) gp0();
   return cpu.sys;
 }
 
-function setRip(cpu: Cpu, v: number): void {
+export function setRip(cpu: Cpu, v: number): void {
   cpu.s[S.RIP_LO] = v | 0;
   cpu.s[S.RIP_HI] = Math.floor(v / TWO32) | 0;
 }
@@ -73,12 +75,12 @@ function stackLinear(cpu: Cpu, sp: number): number {
   return (segBaseOf(cpu, SegReg.SS) + sp) % TWO32;
 }
 
-function stackPointer(cpu: Cpu): number {
+export function stackPointer(cpu: Cpu): number {
   const w = stackBytes(cpu.mode);
   return w === 8 ? reg64(cpu, RSP) : w === 4 ? cpu.s[8] >>> 0 : cpu.s[8] & 0xffff;
 }
 
-function setStackPointer(cpu: Cpu, v: number): void {
+export function setStackPointer(cpu: Cpu, v: number): void {
   const w = stackBytes(cpu.mode);
   if (w === 8) setReg64(cpu, RSP, v);
   else if (w === 4) (cpu.s[8] = v | 0), (cpu.s[9] = 0);
@@ -86,7 +88,7 @@ function setStackPointer(cpu: Cpu, v: number): void {
 }
 
 /** Wrap a stack offset to the stack width. */
-function wrapSp(cpu: Cpu, v: number): number {
+export function wrapSp(cpu: Cpu, v: number): number {
   const w = stackBytes(cpu.mode);
   if (w === 8) return v;
   const m = w === 4 ? TWO32 : 65536;
@@ -94,7 +96,7 @@ function wrapSp(cpu: Cpu, v: number): number {
 }
 
 /** Read `size` bytes at stack offset sp. */
-function readStack(cpu: Cpu, sp: number, size: number): number {
+export function readStack(cpu: Cpu, sp: number, size: number): number {
   const a = stackLinear(cpu, wrapSp(cpu, sp));
   if (size === 2) return cpu.mem.read16(a);
   if (size === 4) return cpu.mem.read32(a) >>> 0;
@@ -102,7 +104,7 @@ function readStack(cpu: Cpu, sp: number, size: number): number {
   return cpu.mem.hi * TWO32 + (lo >>> 0);
 }
 
-function writeStack(cpu: Cpu, sp: number, size: number, v: number): void {
+export function writeStack(cpu: Cpu, sp: number, size: number, v: number): void {
   const a = stackLinear(cpu, wrapSp(cpu, sp));
   if (size === 2) cpu.mem.write16(a, v & 0xffff);
   else if (size === 4) cpu.mem.write32(a, v | 0);
@@ -196,6 +198,7 @@ const movSystem: Helper = (cpu, insn) => {
     throw new CpuException(Vec.DB);
   }
   const wide = is64BitCode(cpu.mode);
+  if (cpu.svm?.guest) interceptCrDr(cpu, insn, src, dst, wide);
   if (src.kind === OpKind.Cr) {
     const [lo, hi] = readCr(cpu, src.reg);
     writeGprFull(cpu, dst.reg, lo, wide ? hi : 0);
@@ -210,6 +213,23 @@ const movSystem: Helper = (cpu, insn) => {
   }
   next(cpu, insn);
 };
+
+/**
+ * MOV CR/DR intercepts (§3.3 words 0-1, §6.9): after the CPL and general-detect checks, before
+ * the value is checked. A CR0 write not caught by the unconditional intercept may still be by
+ * the selective one when it changes bits other than TS and MP.
+ */
+function interceptCrDr(cpu: Cpu, insn: Insn, src: { kind: OpKind; reg: number }, dst: { kind: OpKind; reg: number }, wide: boolean): void {
+  if (src.kind === OpKind.Cr) return interceptInsn(cpu, ExitCode.READ_CR0 + src.reg, insn);
+  if (src.kind === OpKind.Dr) return interceptInsn(cpu, ExitCode.READ_DR0 + src.reg, insn);
+  if (dst.kind === OpKind.Dr) return interceptInsn(cpu, ExitCode.WRITE_DR0 + dst.reg, insn);
+  interceptInsn(cpu, ExitCode.WRITE_CR0 + dst.reg, insn);
+  if (dst.reg === 0) {
+    const value = cpu.s[2 * src.reg];
+    void wide;
+    if ((value ^ cpu.s[S.CR0]) & ~(CR0_TS | 2)) interceptInsn(cpu, ExitCode.CR0_SEL_WRITE, insn);
+  }
+}
 
 function writeGprFull(cpu: Cpu, r: number, lo: number, hi: number): void {
   cpu.s[2 * r] = lo;
@@ -243,9 +263,10 @@ function writeDr(cpu: Cpu, n: number, lo: number, hi: number): void {
 // ---- descriptor tables ----
 
 /** LGDT/LIDT: limit then base (24 bits with a 16-bit operand outside 64-bit mode, 64 in 64-bit mode). */
-function loadTableRegister(baseLo: number, limitSlot: number): Helper {
+function loadTableRegister(baseLo: number, limitSlot: number, exitCode: number): Helper {
   return (cpu, insn) => {
     requireCpl0(cpu);
+    interceptInsn(cpu, exitCode, insn);
     const a = effAddr(cpu, insn);
     const limit = cpu.mem.read16(a);
     let lo = cpu.mem.read32(a + 2);
@@ -259,9 +280,10 @@ function loadTableRegister(baseLo: number, limitSlot: number): Helper {
   };
 }
 
-function storeTableRegister(baseLo: number, limitSlot: number): Helper {
+function storeTableRegister(baseLo: number, limitSlot: number, exitCode: number): Helper {
   return (cpu, insn) => {
     if (cpu.s[S.CR4] & 0x800 && cpl(cpu) > 0) gp0(); // UMIP
+    interceptInsn(cpu, exitCode, insn);
     const a = effAddr(cpu, insn);
     cpu.mem.write16(a, cpu.s[limitSlot]);
     if (is64BitCode(cpu.mode)) cpu.mem.write64(a + 2, cpu.s[baseLo], cpu.s[baseLo + 1]);
@@ -274,13 +296,14 @@ function selectorOperand(cpu: Cpu, insn: Insn): number {
   return readOp(cpu, insn, 0) & 0xffff;
 }
 
-function needProtected(cpu: Cpu): void {
+export function needProtected(cpu: Cpu): void {
   if (!protectedMode(cpu)) throw new CpuException(Vec.UD);
 }
 
 const lldt: Helper = (cpu, insn) => {
   needProtected(cpu);
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.LDTR_WRITE, insn);
   loadSystemSegment(cpu, SegReg.LDTR, selectorOperand(cpu, insn));
   next(cpu, insn);
 };
@@ -288,16 +311,18 @@ const lldt: Helper = (cpu, insn) => {
 const ltr: Helper = (cpu, insn) => {
   needProtected(cpu);
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.TR_WRITE, insn);
   const sel = selectorOperand(cpu, insn);
   if ((sel & 0xfffc) === 0) gp0();
   loadSystemSegment(cpu, SegReg.TR, sel);
   next(cpu, insn);
 };
 
-function storeSelector(seg: SegReg): Helper {
+function storeSelector(seg: SegReg, exitCode: number): Helper {
   return (cpu, insn) => {
     needProtected(cpu);
     if (cpu.s[S.CR4] & 0x800 && cpl(cpu) > 0) gp0();
+    interceptInsn(cpu, exitCode, insn);
     const v = cpu.s[segAt(seg) + SegField.SEL] & 0xffff;
     // A register destination gets the selector zero-extended; memory gets 16 bits.
     writeOp(cpu, insn, 0, v, 0);
@@ -307,6 +332,7 @@ function storeSelector(seg: SegReg): Helper {
 
 const smsw: Helper = (cpu, insn) => {
   if (cpu.s[S.CR4] & 0x800 && cpl(cpu) > 0) gp0();
+  interceptInsn(cpu, ExitCode.READ_CR0, insn);
   writeOp(cpu, insn, 0, insn.ops[0].kind === OpKind.Mem ? cpu.s[S.CR0] & 0xffff : cpu.s[S.CR0], 0);
   next(cpu, insn);
 };
@@ -314,6 +340,8 @@ const smsw: Helper = (cpu, insn) => {
 /** LMSW: loads PE, MP, EM, TS only, and cannot clear PE. */
 const lmsw: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.WRITE_CR0, insn);
+  interceptInsn(cpu, ExitCode.CR0_SEL_WRITE, insn); // LMSW always counts as a selective CR0 write
   const v = readOp(cpu, insn, 0) & 0xf;
   const old = cpu.s[S.CR0];
   writeCr(cpu, 0, (old & ~0xe) | v | (old & CR0_PE), 0);
@@ -322,18 +350,21 @@ const lmsw: Helper = (cpu, insn) => {
 
 const clts: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.WRITE_CR0, insn);
   cpu.s[S.CR0] &= ~CR0_TS;
   next(cpu, insn);
 };
 
 const invlpg: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.INVLPG, insn);
   sys(cpu).invalidatePage(cpu, effAddr(cpu, insn));
   next(cpu, insn);
 };
 
 const cacheControl: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptInsn(cpu, insn.mnem === 'invd' ? ExitCode.INVD : ExitCode.WBINVD, insn);
   next(cpu, insn);
 };
 
@@ -478,6 +509,7 @@ function changeableFlags(cpu: Cpu, size: number): number {
 }
 
 const iret: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.IRET, insn); // before any IRET fault (§6.1 step 5)
   const size = insn.opSize;
   const sp = stackPointer(cpu);
   const rip = readStack(cpu, sp, size);
@@ -537,12 +569,14 @@ export class SoftwareInterrupt extends CpuException {
 }
 
 const intN: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.SWINT, insn);
   throw new SoftwareInterrupt(insn.ops[0].imm & 0xff, EventKind.SOFTWARE, insn.next);
 };
 const int3: Helper = (cpu, insn) => {
   throw new SoftwareInterrupt(Vec.BP, EventKind.SOFTWARE, insn.next);
 };
 const int1: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.ICEBP, insn);
   throw new SoftwareInterrupt(Vec.DB, EventKind.ICEBP, insn.next);
 };
 const into: Helper = (cpu, insn) => {
@@ -565,17 +599,20 @@ const sti: Helper = (cpu, insn) => {
 
 const hlt: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptInsn(cpu, ExitCode.HLT, insn);
   next(cpu, insn);
   sys(cpu).halt(cpu);
 };
 
 /** PUSHF/POPF at the current width and privilege (RF and VM read as zero). */
 const pushf: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.PUSHF, insn);
   const size = insn.opSize;
   pushAll(cpu, size, [getRflags(cpu) & ~(RF | VM)]);
   next(cpu, insn);
 };
 const popf: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.POPF, insn);
   const size = insn.opSize;
   const sp = stackPointer(cpu);
   const v = readStack(cpu, sp, size);
@@ -615,6 +652,7 @@ const inPort: Helper = (cpu, insn) => {
   const size = insn.ops[0].size as 1 | 2 | 4;
   const port = portOf(cpu, insn, 1);
   checkIo(cpu, port, size);
+  interceptIo(cpu, insn, port, size, true);
   const v = sys(cpu).portIn(port, size);
   if (size === 4) (cpu.s[0] = v), (cpu.s[1] = 0);
   else if (size === 2) cpu.s[0] = (cpu.s[0] & ~0xffff) | (v & 0xffff);
@@ -626,6 +664,7 @@ const outPort: Helper = (cpu, insn) => {
   const size = insn.ops[1].size as 1 | 2 | 4;
   const port = portOf(cpu, insn, 0);
   checkIo(cpu, port, size);
+  interceptIo(cpu, insn, port, size, false);
   const v = size === 4 ? cpu.s[0] : cpu.s[0] & (size === 2 ? 0xffff : 0xff);
   sys(cpu).portOut(port, size, v);
   next(cpu, insn);
@@ -633,8 +672,24 @@ const outPort: Helper = (cpu, insn) => {
 
 // ---- MSRs, SYSCALL/SYSRET, SWAPGS ----
 
+/** IOIO through the IOPM, with EXITINFO1 as spec §4.3 packs it and EXITINFO2 = the next RIP. */
+function interceptIo(cpu: Cpu, insn: Insn, port: number, size: number, input: boolean): void {
+  const svm = cpu.svm;
+  if (!svm?.guest || !svm.ioIntercepted(port, size)) return;
+  const str = insn.mnem === 'ins' || insn.mnem === 'outs';
+  const info1 = (port << 16) | (input ? 1 : 0) | (str ? 4 : 0) | (insn.rep ? 8 : 0) | (size << 4) | (insn.addrSize << 6);
+  throw new VmExit(ExitCode.IOIO, info1 >>> 0, insn.next, insn.next);
+}
+
+/** RDMSR/WRMSR through the MSRPM: EXITINFO1 = 0 for a read, 1 for a write. */
+function interceptMsr(cpu: Cpu, insn: Insn, write: boolean): void {
+  const svm = cpu.svm;
+  if (svm?.guest && svm.msrIntercepted(cpu.s[2], write)) throw new VmExit(ExitCode.MSR, write ? 1 : 0, 0, insn.next);
+}
+
 const rdmsr: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptMsr(cpu, insn, false);
   const lo = sys(cpu).readMsr(cpu, cpu.s[2]);
   cpu.s[0] = lo;
   cpu.s[1] = 0;
@@ -645,6 +700,7 @@ const rdmsr: Helper = (cpu, insn) => {
 
 const wrmsr: Helper = (cpu, insn) => {
   requireCpl0(cpu);
+  interceptMsr(cpu, insn, true);
   sys(cpu).writeMsr(cpu, cpu.s[2], cpu.s[0], cpu.s[4]);
   next(cpu, insn);
 };
@@ -708,18 +764,23 @@ const swapgs: Helper = (cpu, insn) => {
   next(cpu, insn);
 };
 
+/** PAUSE: a helper only in guest mode, where it may be intercepted (the lifter lowers it to nothing elsewhere). */
+const pause: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.PAUSE, insn);
+};
+
 /** Helpers by mnemonic (see the opcode table); mov/push/pop route here only for segment/system operands. */
 export const SYSTEM_HELPERS: Record<string, Helper> = {
-  lgdt: loadTableRegister(S.GDTR_BASE_LO, S.GDTR_LIMIT),
-  lidt: loadTableRegister(S.IDTR_BASE_LO, S.IDTR_LIMIT),
-  sgdt: storeTableRegister(S.GDTR_BASE_LO, S.GDTR_LIMIT),
-  sidt: storeTableRegister(S.IDTR_BASE_LO, S.IDTR_LIMIT),
-  lldt, ltr, sldt: storeSelector(SegReg.LDTR), str: storeSelector(SegReg.TR),
+  lgdt: loadTableRegister(S.GDTR_BASE_LO, S.GDTR_LIMIT, ExitCode.GDTR_WRITE),
+  lidt: loadTableRegister(S.IDTR_BASE_LO, S.IDTR_LIMIT, ExitCode.IDTR_WRITE),
+  sgdt: storeTableRegister(S.GDTR_BASE_LO, S.GDTR_LIMIT, ExitCode.GDTR_READ),
+  sidt: storeTableRegister(S.IDTR_BASE_LO, S.IDTR_LIMIT, ExitCode.IDTR_READ),
+  lldt, ltr, sldt: storeSelector(SegReg.LDTR, ExitCode.LDTR_READ), str: storeSelector(SegReg.TR, ExitCode.TR_READ),
   smsw, lmsw, clts, invlpg, wbinvd: cacheControl, invd: cacheControl,
   jmpf: farTransfer(false), callf: farTransfer(true), retf, iret,
   int: intN, int3, int1, into, cli, sti, hlt,
   in: inPort, out: outPort, rdmsr, wrmsr, syscall, sysret, swapgs,
-  movcr: movSystem, movdr: movSystem,
+  movcr: movSystem, movdr: movSystem, pause,
   lss: loadFarPointer(SegReg.SS), lfs: loadFarPointer(SegReg.FS), lgs: loadFarPointer(SegReg.GS),
   les: loadFarPointer(SegReg.ES), lds: loadFarPointer(SegReg.DS),
 };

@@ -92,7 +92,7 @@ const STRING_OPS = new Set(['movs', 'cmps', 'stos', 'lods', 'scas']);
 
 const JMP_CACHE = 4096;
 /** CpuMode values are below this: cache keys are phys * MODE_KEYS + mode. */
-const MODE_KEYS = 256;
+const MODE_KEYS = 512;
 /** Dispatcher entries of a compiled block before it is recompiled as the head of a region. */
 const REGION_AT = 64;
 /** Most blocks in one region. */

@@ -23,6 +23,8 @@ import { F, Reg, S } from '../state.js';
 import { divs128by64, divu128by64, mul64lo, muls64, mulu64, wide } from '../arith64.js';
 import { type Insn, OpKind, Seg } from '../../frontend/insn.js';
 import type { Helper } from './index.js';
+import { interceptInsn } from '../../svm/intercept.js';
+import { ExitCode } from '../../svm/vmcb.js';
 
 const TWO32 = 4294967296;
 
@@ -629,21 +631,29 @@ const enter: Helper = (cpu, insn) => {
 // ---------------------------------------------------------------------------------------
 // System instructions user code runs
 
-const cpuid: Helper = (cpu) => cpu.hooks.cpuid(cpu);
+const cpuid: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.CPUID, insn);
+  cpu.hooks.cpuid(cpu);
+};
 
+/** EDX:EAX = the TSC. CR4.TSD (machine mode) restricts RDTSC/RDTSCP to CPL 0: their helpers check first. */
 function storeTsc(cpu: Cpu): void {
-  // CR4.TSD restricts the time-stamp counter to CPL 0 (machine mode; user mode has CR4 = 0).
-  if (cpu.s[S.CR4] & 4 && cpu.s[S.CPL] > 0) throw new CpuException(Vec.GP, 0);
   const t = cpu.hooks.rdtsc(cpu);
   writeGpr(cpu, Reg.RAX, 4, false, t % TWO32);
   writeGpr(cpu, Reg.RDX, 4, false, Math.floor(t / TWO32));
 }
 
-const rdtsc: Helper = (cpu) => storeTsc(cpu);
-/** RDTSCP: also ECX = IA32_TSC_AUX, which user-mode Linux would set to the CPU number: 0 here. */
-const rdtscp: Helper = (cpu) => {
+const rdtsc: Helper = (cpu, insn) => {
+  if (cpu.s[S.CR4] & 4 && cpu.s[S.CPL] > 0) throw new CpuException(Vec.GP, 0);
+  interceptInsn(cpu, ExitCode.RDTSC, insn);
   storeTsc(cpu);
-  writeGpr(cpu, Reg.RCX, 4, false, 0);
+};
+/** RDTSCP: also ECX = IA32_TSC_AUX (0 in user mode, where the process cannot set it). */
+const rdtscp: Helper = (cpu, insn) => {
+  if (cpu.s[S.CR4] & 4 && cpu.s[S.CPL] > 0) throw new CpuException(Vec.GP, 0);
+  interceptInsn(cpu, ExitCode.RDTSCP, insn);
+  storeTsc(cpu);
+  writeGpr(cpu, Reg.RCX, 4, false, cpu.s[S.TSC_AUX]);
 };
 
 /** XGETBV: only XCR0 exists, and it enables x87 and SSE state (no AVX). */

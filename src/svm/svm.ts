@@ -1,0 +1,432 @@
+/**
+ * AMD SVM for one virtual CPU, as spec/svm.md describes it (KVM's nested SVM is the model):
+ * GIF, VMRUN with its checks in the spec's order and its consistency checks (a failure is
+ * #VMEXIT(VMEXIT_INVALID) decided before any L2 state is loaded), the world switch of #VMEXIT,
+ * VMLOAD/VMSAVE, the intercept bit tests (instructions, exceptions, IOPM, MSRPM), EVENTINJ and
+ * the EXITINTINFO bookkeeping.
+ *
+ * The VMCB lives in L1-physical memory and is read and written there by declared offsets
+ * (vmcb.ts). L1's state is saved here, not in the host save area page (which L1 may not
+ * inspect: spec §2.4). The intercept words are cached at VMRUN; instruction helpers test them
+ * through `intercepted` (intercept.ts) and throw VmExit; the machine calls `vmexit`.
+ */
+import type { Cpu, SvmHooks } from '../cpu/cpu.js';
+import { CpuException, Vec } from '../cpu/exceptions.js';
+import { getRflags, setRflags } from '../cpu/flags.js';
+import { S, SegField, SegReg } from '../cpu/state.js';
+import type { MachineMemory } from '../machine/mmu.js';
+import { CR0_PE, CR0_PG, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSegCache } from '../machine/segments.js';
+import { EventInj, ExitCode, INJECTABLE_EXCEPTIONS, IntCtl, Vmcb, VmcbSeg } from './vmcb.js';
+
+const TWO32 = 4294967296;
+const MAXPHYADDR = 48;
+const RF = 1 << 16;
+const TF = 1 << 8;
+
+/** The saved-by-VMRUN host state (§5.2 step 9): the state-buffer slots it covers. */
+const HOST_SLOTS: number[] = (() => {
+  const slots: number[] = [];
+  for (const seg of [SegReg.ES, SegReg.CS, SegReg.SS, SegReg.DS]) for (let i = 0; i < 6; i++) slots.push(segAt(seg) + i);
+  slots.push(S.GDTR_BASE_LO, S.GDTR_BASE_HI, S.GDTR_LIMIT, S.IDTR_BASE_LO, S.IDTR_BASE_HI, S.IDTR_LIMIT);
+  slots.push(S.EFER, S.CR0, S.CR3_LO, S.CR3_HI, S.CR4, S.CPL);
+  slots.push(0, 1, 8, 9); // RAX, RSP
+  return slots;
+})();
+
+/** What the machine provides to the SVM runtime. */
+export interface SvmMachine {
+  mem: MachineMemory;
+  /** CR0/CR3/CR4/EFER/CS/SS were replaced: recompute the mode, flush translations. */
+  systemChanged(): void;
+  /** The interrupt shadow after VMRUN / at #VMEXIT. */
+  setShadow(on: boolean): boolean;
+  /** `-d svm` logging (null when off). */
+  log: ((line: string) => void) | null;
+}
+
+export class Svm implements SvmHooks {
+  guest = false;
+  gif = true;
+  hsavePa = 0;
+  vmcr = 0;
+  /** Physical address of vmcb12 while in guest mode. */
+  vmcbPa = 0;
+  /** Intercept words 0-5 cached at VMRUN. */
+  readonly intercepts = new Int32Array(6);
+  private iopm = 0;
+  private msrpm = 0;
+  private intCtl = 0;
+  /** L1's RFLAGS.IF at VMRUN (masks physical interrupts with V_INTR_MASKING). */
+  hostIf = false;
+  /** EVENTINJ to deliver before the first L2 instruction (0 = none), with its error code and NRIP. */
+  injectEvent = 0;
+  injectError = 0;
+  injectNrip = 0;
+  /** The event being delivered into L2 (EXITINTINFO if an exit interrupts it), 0 = none. */
+  deliveringEvent = 0;
+  deliveringError = 0;
+  private readonly hostSaved = new Int32Array(HOST_SLOTS.length);
+  private hostRflags = 0;
+  private hostRip = 0;
+  /** A single-step trap owed to L1 after the #VMEXIT (host RFLAGS.TF at VMRUN). */
+  hostTrap = false;
+  /** VMRUNs, #VMEXITs by exit code, and the wall time spent switching worlds (both directions). */
+  readonly stats = { vmruns: 0, vmexits: new Map<number, number>(), switchMs: 0 };
+
+  constructor(
+    readonly cpu: Cpu,
+    readonly machine: SvmMachine,
+  ) {}
+
+  // ---- physical access to the VMCB, IOPM and MSRPM (L1-physical, no paging) ----
+
+  private ram(pa: number, len: number): DataView {
+    const mem = this.machine.mem;
+    if (pa < 0 || pa + len > mem.ramEnd) throw new CpuException(Vec.GP, 0);
+    return mem.dv;
+  }
+  private r32(pa: number): number {
+    return this.ram(pa, 4).getInt32(pa, true);
+  }
+  private r64(pa: number): number {
+    const dv = this.ram(pa, 8);
+    return dv.getInt32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
+  }
+  private w32(pa: number, v: number): void {
+    this.ram(pa, 4).setInt32(pa, v | 0, true);
+    this.noteWrite(pa, 4);
+  }
+  private w64(pa: number, v: number): void {
+    const dv = this.ram(pa, 8);
+    dv.setInt32(pa, v | 0, true);
+    dv.setInt32(pa + 4, Math.floor(v / TWO32) | 0, true);
+    this.noteWrite(pa, 8);
+  }
+  private noteWrite(pa: number, len: number): void {
+    const mem = this.machine.mem;
+    if (mem.codeOnPage(Math.floor(pa / 4096))) mem.noteStore(pa, len);
+  }
+
+  // ---- intercept tests ----
+
+  /** Is `exitCode` intercepted by vmcb12 (guest mode only)? Exit code 0 (READ_CR0) is a real code. */
+  intercepted(exitCode: number): boolean {
+    const w = this.intercepts;
+    if (exitCode < 0x20) return ((w[0] >>> exitCode) & 1) !== 0; // CR reads 0x00-0x0F, writes 0x10-0x1F
+    if (exitCode < 0x40) return ((w[1] >>> (exitCode - 0x20)) & 1) !== 0;
+    if (exitCode < 0x60) return ((w[2] >>> (exitCode - 0x40)) & 1) !== 0;
+    const k = exitCode - 0x60;
+    if (k < 96) return ((w[3 + (k >> 5)] >>> (k & 31)) & 1) !== 0;
+    return false;
+  }
+
+  /** IOIO through the IOPM (§3.7): any bit of port..port+size-1. */
+  ioIntercepted(port: number, size: number): boolean {
+    if (!this.intercepted(ExitCode.IOIO)) return false;
+    const at = this.iopm + (port >>> 3);
+    const bits = this.ram(at, 2).getUint16(at, true);
+    return (bits & (((1 << size) - 1) << (port & 7))) !== 0;
+  }
+
+  /** RDMSR/WRMSR through the MSRPM (§3.8); MSRs outside its ranges always exit. */
+  msrIntercepted(msr: number, write: boolean): boolean {
+    if (!this.intercepted(ExitCode.MSR)) return false;
+    const m = msr >>> 0;
+    const ranges = [0, 0xc0000000, 0xc0010000];
+    for (let r = 0; r < 3; r++) {
+      const off = m - ranges[r];
+      if (off < 0 || off >= 0x2000) continue;
+      const bit = r * 0x800 * 8 + off * 2 + (write ? 1 : 0);
+      const at = this.msrpm + (bit >>> 3);
+      return ((this.ram(at, 1).getUint8(at) >>> (bit & 7)) & 1) !== 0;
+    }
+    return true;
+  }
+
+  // ---- VMRUN ----
+
+  /**
+   * VMRUN at `vmcbPa` from L1 (the caller made the §5.1 checks and the host-mode test); `next`
+   * is the instruction after VMRUN. Returns normally in both outcomes — L2 entered, or
+   * #VMEXIT(VMEXIT_INVALID) reported to L1 — and throws #GP(0) only for §5.2 steps 2 and 4.
+   */
+  vmrun(vmcbPa: number, next: number): void {
+    const t0 = performance.now();
+    try {
+      this.enter(vmcbPa, next);
+    } finally {
+      this.stats.switchMs += performance.now() - t0;
+    }
+  }
+
+  private enter(vmcbPa: number, next: number): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    if (this.hsavePa === 0) throw new CpuException(Vec.GP, 0);
+    this.ram(vmcbPa, 4096); // #GP(0) when the VMCB is not RAM
+    this.stats.vmruns++;
+    const v = (off: number) => this.r32(vmcbPa + off);
+    const v64 = (off: number) => this.r64(vmcbPa + off);
+    // Consistency checks (§5.3) on the VMCB as it is now, before anything changes.
+    const ok = this.consistent(vmcbPa);
+    this.machine.log?.(`svm: VMRUN vmcb 0x${vmcbPa.toString(16)}${ok ? ` rip 0x${v64(Vmcb.RIP).toString(16)}` : ': consistency check failed, #VMEXIT(VMEXIT_INVALID)'}`);
+    if (!ok) {
+      this.w64(vmcbPa + Vmcb.EXITCODE, -1);
+      this.w64(vmcbPa + Vmcb.EXITINFO1, 0);
+      this.w64(vmcbPa + Vmcb.EXITINFO2, 0);
+      this.w64(vmcbPa + Vmcb.EVENTINJ, 0);
+      this.gif = false;
+      this.count(ExitCode.INVALID);
+      setRip(cpu, next);
+      setRflags(cpu, getRflags(cpu) & ~RF);
+      return;
+    }
+    // Save the host state (§5.2 step 9).
+    HOST_SLOTS.forEach((slot, i) => (this.hostSaved[i] = s[slot]));
+    this.hostRflags = getRflags(cpu) & ~RF;
+    this.hostRip = next;
+    this.hostTrap = (this.hostRflags & TF) !== 0;
+    this.hostIf = (this.hostRflags & (1 << 9)) !== 0;
+    // Controls (§5.2 step 10).
+    for (let i = 0; i < 6; i++) this.intercepts[i] = v(Vmcb.INTERCEPT_CR + 4 * i);
+    this.iopm = Math.floor(v64(Vmcb.IOPM_BASE_PA) / 4096) * 4096;
+    this.msrpm = Math.floor(v64(Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
+    this.intCtl = v(Vmcb.INT_CTL);
+    const inj = v(Vmcb.EVENTINJ);
+    this.injectEvent = inj & EventInj.V ? inj : 0;
+    this.injectError = v(Vmcb.EVENTINJ_ERR);
+    this.injectNrip = v64(Vmcb.NRIP);
+    this.vmcbPa = vmcbPa;
+    // Guest state (§5.2 step 11): EFER, then CR0, CR4, CR3; segments; RFLAGS/RIP/RSP/RAX.
+    for (const [seg, off] of [[SegReg.ES, Vmcb.ES], [SegReg.CS, Vmcb.CS], [SegReg.SS, Vmcb.SS], [SegReg.DS, Vmcb.DS]] as const) this.loadSeg(seg, vmcbPa + off);
+    this.loadTable(S.GDTR_BASE_LO, S.GDTR_LIMIT, vmcbPa + Vmcb.GDTR);
+    this.loadTable(S.IDTR_BASE_LO, S.IDTR_LIMIT, vmcbPa + Vmcb.IDTR);
+    let efer = v(Vmcb.EFER);
+    const cr0 = v(Vmcb.CR0);
+    efer = efer & EFER_LME && cr0 & CR0_PG ? efer | EFER_LMA : efer & ~EFER_LMA;
+    s[S.EFER] = efer;
+    s[S.CR0] = cr0;
+    s[S.CR4] = v(Vmcb.CR4);
+    s[S.CR3_LO] = v(Vmcb.CR3);
+    s[S.CR3_HI] = v(Vmcb.CR3 + 4);
+    s[S.CR2_LO] = v(Vmcb.CR2);
+    s[S.CR2_HI] = v(Vmcb.CR2 + 4);
+    s[S.DR7] = v(Vmcb.DR7) | 0x400;
+    s[S.DR6] = v(Vmcb.DR6) | (0xffff0ff0 | 0);
+    let cpl = this.ram(vmcbPa + Vmcb.CPL, 1).getUint8(vmcbPa + Vmcb.CPL) & 3;
+    const rflags = v(Vmcb.RFLAGS) | 2;
+    if (!(cr0 & CR0_PE)) cpl = 0;
+    else if (rflags & (1 << 17)) cpl = 3;
+    s[S.CPL] = cpl;
+    setRflags(cpu, rflags);
+    setRip(cpu, v64(Vmcb.RIP));
+    setReg(cpu, 4, v64(Vmcb.RSP));
+    setReg(cpu, 0, v64(Vmcb.RAX));
+    this.guest = true;
+    this.machine.systemChanged();
+    this.machine.setShadow((v(Vmcb.INT_STATE) & 1) !== 0);
+    this.gif = true;
+  }
+
+  /** The §5.3 checks that apply to what svmjit implements (no NP, no vNMI, no TSC ratio yet). */
+  private consistent(pa: number): boolean {
+    const v = (off: number) => this.r32(pa + off);
+    const efer = v(Vmcb.EFER);
+    const eferHi = v(Vmcb.EFER + 4);
+    const cr0 = v(Vmcb.CR0);
+    const cr4 = v(Vmcb.CR4);
+    const csAttr = this.ram(pa + Vmcb.CS + VmcbSeg.ATTRIB, 2).getUint16(pa + Vmcb.CS + VmcbSeg.ATTRIB, true);
+    if (!(efer & EFER_SVME)) return false; // C1
+    if (!(cr0 & 0x40000000) && cr0 & 0x20000000) return false; // C2
+    if (v(Vmcb.CR0 + 4) !== 0) return false; // C3
+    if (v(Vmcb.CR3 + 4) >>> (MAXPHYADDR - 32)) return false; // C4
+    if (v(Vmcb.CR4 + 4) !== 0 || cr4 & ~CR4_VALID) return false; // C5
+    if (v(Vmcb.DR6 + 4) !== 0 || v(Vmcb.DR7 + 4) !== 0) return false; // C6, C7
+    if (eferHi !== 0 || efer & ~EFER_VALID) return false; // C8
+    const lmePg = efer & EFER_LME && cr0 & CR0_PG;
+    if (lmePg && !(cr4 & 0x20)) return false; // C9
+    if (lmePg && !(cr0 & CR0_PE)) return false; // C10
+    if (lmePg && cr4 & 0x20 && csAttr & 0x200 && csAttr & 0x400) return false; // C11
+    if (!(v(Vmcb.INTERCEPT_MISC2) & 1)) return false; // C12
+    if (v(Vmcb.GUEST_ASID) === 0) return false; // C13
+    const limit = 2 ** MAXPHYADDR;
+    if (Math.floor(this.r64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096 >= limit - 0x2000) return false; // C14
+    if (Math.floor(this.r64(pa + Vmcb.IOPM_BASE_PA) / 4096) * 4096 >= limit - 0x2001) return false; // C15
+    const inj = v(Vmcb.EVENTINJ);
+    if (inj & EventInj.V) {
+      const type = (inj >>> EventInj.TYPE_SHIFT) & 7;
+      if (type === 1 || type >= 5) return false; // C16
+      if (type === EventInj.TYPE_EXCEPTION && !INJECTABLE_EXCEPTIONS.has(inj & 0xff)) return false;
+    }
+    return true;
+  }
+
+  private loadSeg(seg: SegReg, at: number): void {
+    const dv = this.ram(at, 16);
+    const base = canonical(dv.getInt32(at + 12, true) * TWO32 + dv.getUint32(at + 8, true));
+    setSegCache(this.cpu, seg, dv.getUint16(at, true), dv.getUint16(at + 2, true) & 0xfff, dv.getInt32(at + 4, true), base);
+  }
+
+  private saveSeg(seg: SegReg, at: number): void {
+    const s = this.cpu.s;
+    const c = segAt(seg);
+    const dv = this.ram(at, 16);
+    dv.setUint16(at, s[c + SegField.SEL] & 0xffff, true);
+    dv.setUint16(at + 2, s[c + SegField.ATTR] & 0xfff, true);
+    dv.setInt32(at + 4, s[c + SegField.LIMIT], true);
+    dv.setInt32(at + 8, s[c + SegField.BASE_LO], true);
+    dv.setInt32(at + 12, s[c + SegField.BASE_HI], true);
+    this.noteWrite(at, 16);
+  }
+
+  private loadTable(baseLo: number, limitSlot: number, at: number): void {
+    const s = this.cpu.s;
+    const base = canonical(this.r64(at + 8));
+    s[limitSlot] = this.r32(at + 4) & 0xffff;
+    s[baseLo] = base | 0;
+    s[baseLo + 1] = Math.floor(base / TWO32) | 0;
+  }
+
+  private saveTable(baseLo: number, limitSlot: number, at: number): void {
+    const s = this.cpu.s;
+    this.w32(at + 4, s[limitSlot] & 0xffff);
+    this.w32(at + 8, s[baseLo]);
+    this.w32(at + 12, s[baseLo + 1]);
+  }
+
+  // ---- #VMEXIT ----
+
+  /** The world switch back to L1 (§5.6). RIP in the state is where L2 stopped. */
+  vmexit(exitCode: number, info1: number, info2: number, nrip: number): void {
+    const t0 = performance.now();
+    this.leave(exitCode, info1, info2, nrip);
+    this.stats.switchMs += performance.now() - t0;
+  }
+
+  private leave(exitCode: number, info1: number, info2: number, nrip: number): void {
+    const cpu = this.cpu;
+    const s = cpu.s;
+    const pa = this.vmcbPa;
+    this.count(exitCode);
+    this.guest = false;
+    this.gif = false;
+    const shadow = this.machine.setShadow(false);
+    // Guest state into vmcb12.
+    for (const [seg, off] of [[SegReg.ES, Vmcb.ES], [SegReg.CS, Vmcb.CS], [SegReg.SS, Vmcb.SS], [SegReg.DS, Vmcb.DS]] as const) this.saveSeg(seg, pa + off);
+    this.saveTable(S.GDTR_BASE_LO, S.GDTR_LIMIT, pa + Vmcb.GDTR);
+    this.saveTable(S.IDTR_BASE_LO, S.IDTR_LIMIT, pa + Vmcb.IDTR);
+    this.w64(pa + Vmcb.EFER, s[S.EFER] >>> 0);
+    this.w64(pa + Vmcb.CR0, s[S.CR0] >>> 0);
+    this.w64(pa + Vmcb.CR2, s[S.CR2_HI] * TWO32 + (s[S.CR2_LO] >>> 0));
+    this.w64(pa + Vmcb.CR3, s[S.CR3_HI] * TWO32 + (s[S.CR3_LO] >>> 0));
+    this.w64(pa + Vmcb.CR4, s[S.CR4] >>> 0);
+    this.w64(pa + Vmcb.DR6, s[S.DR6] >>> 0);
+    this.w64(pa + Vmcb.DR7, s[S.DR7] >>> 0);
+    this.w64(pa + Vmcb.RFLAGS, getRflags(cpu) >>> 0);
+    this.w64(pa + Vmcb.RIP, reg(s, S.RIP_LO));
+    this.w64(pa + Vmcb.RSP, reg(s, 8));
+    this.w64(pa + Vmcb.RAX, reg(s, 0));
+    this.ram(pa + Vmcb.CPL, 1).setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
+    // Control area.
+    this.w64(pa + Vmcb.EXITCODE, exitCode);
+    this.w64(pa + Vmcb.EXITINFO1, info1);
+    this.w64(pa + Vmcb.EXITINFO2, info2);
+    this.w32(pa + Vmcb.EXITINTINFO, this.deliveringEvent);
+    this.w32(pa + Vmcb.EXITINTINFO_ERR, this.deliveringError);
+    this.w64(pa + Vmcb.NRIP, nrip);
+    this.w32(pa + Vmcb.INT_STATE, (shadow ? 1 : 0) | (getRflags(cpu) & (1 << 9) ? 2 : 0));
+    this.w32(pa + Vmcb.INT_CTL, this.intCtl);
+    this.w64(pa + Vmcb.EVENTINJ, 0);
+    this.ram(pa + Vmcb.INSN_BYTES_COUNT, 1).setUint8(pa + Vmcb.INSN_BYTES_COUNT, 0);
+    this.deliveringEvent = this.deliveringError = 0;
+    this.injectEvent = 0;
+    this.intercepts.fill(0);
+    // Host state back (§5.6 step 5): CR0.PE forced, DR7 = 0x400, CPL 0, RF and VM clear.
+    HOST_SLOTS.forEach((slot, i) => (s[slot] = this.hostSaved[i]));
+    s[S.CR0] |= CR0_PE;
+    s[S.CPL] = 0;
+    s[S.DR7] = 0x400;
+    setRflags(cpu, this.hostRflags & ~(RF | (1 << 17)));
+    setRip(cpu, this.hostRip);
+    this.machine.systemChanged();
+  }
+
+  private count(code: number): void {
+    this.stats.vmexits.set(code, (this.stats.vmexits.get(code) ?? 0) + 1);
+  }
+
+  // ---- VMLOAD / VMSAVE (§5.7) ----
+
+  vmload(pa: number): void {
+    this.ram(pa, 4096);
+    const s = this.cpu.s;
+    for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.loadSeg(seg, pa + off);
+    const pair = (slot: number, off: number, canon = false) => {
+      const v = canon ? canonical(this.r64(pa + off)) : this.r64(pa + off);
+      s[slot] = v | 0;
+      s[slot + 1] = Math.floor(v / TWO32) | 0;
+    };
+    pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE, true);
+    pair(S.STAR_LO, Vmcb.STAR);
+    pair(S.LSTAR_LO, Vmcb.LSTAR);
+    pair(S.CSTAR_LO, Vmcb.CSTAR);
+    s[S.SFMASK] = this.r32(pa + Vmcb.SFMASK);
+    s[S.SYSENTER_CS] = this.r32(pa + Vmcb.SYSENTER_CS) & 0xffff;
+    pair(S.SYSENTER_ESP_LO, Vmcb.SYSENTER_ESP);
+    pair(S.SYSENTER_EIP_LO, Vmcb.SYSENTER_EIP);
+  }
+
+  vmsave(pa: number): void {
+    this.ram(pa, 4096);
+    const s = this.cpu.s;
+    for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.saveSeg(seg, pa + off);
+    const pair = (slot: number, off: number) => this.w64(pa + off, reg(s, slot));
+    pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE);
+    pair(S.STAR_LO, Vmcb.STAR);
+    pair(S.LSTAR_LO, Vmcb.LSTAR);
+    pair(S.CSTAR_LO, Vmcb.CSTAR);
+    this.w64(pa + Vmcb.SFMASK, s[S.SFMASK] >>> 0);
+    this.w64(pa + Vmcb.SYSENTER_CS, s[S.SYSENTER_CS] & 0xffff);
+    pair(S.SYSENTER_ESP_LO, Vmcb.SYSENTER_ESP);
+    pair(S.SYSENTER_EIP_LO, Vmcb.SYSENTER_EIP);
+  }
+
+  /** Does V_INTR_MASKING make L1's IF (saved at VMRUN) mask physical interrupts in guest mode? */
+  get intrMasking(): boolean {
+    return (this.intCtl & IntCtl.V_INTR_MASKING) !== 0;
+  }
+
+  /** Whether a physical interrupt is unmasked for this vCPU's current level (§6.2 row 5). */
+  interruptsEnabled(): boolean {
+    if (!this.gif) return false;
+    if (this.guest && this.intrMasking) return this.hostIf;
+    return (this.cpu.s[S.FLAGS] & (1 << 9)) !== 0;
+  }
+}
+
+/** CR4 bits the CPU implements (MOV to CR4 accepts these). */
+const CR4_VALID = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x20000 | 0x40000 | 0x100000 | 0x200000;
+/** EFER bits defined for this CPU: SCE, LME, LMA, NXE, SVME. */
+const EFER_VALID = 0x1 | 0x100 | 0x400 | 0x800 | 0x1000;
+
+/** Sign-extend a 64-bit address from bit 47 (VMRUN/VMLOAD canonicalise bases, §5.2, §5.7). */
+function canonical(v: number): number {
+  const m = ((v % 2 ** 48) + 2 ** 48) % 2 ** 48;
+  return m >= 2 ** 47 ? m - 2 ** 48 : m;
+}
+
+function reg(s: Int32Array, lo: number): number {
+  return s[lo + 1] * TWO32 + (s[lo] >>> 0);
+}
+
+function setReg(cpu: Cpu, r: number, v: number): void {
+  cpu.s[2 * r] = v | 0;
+  cpu.s[2 * r + 1] = Math.floor(v / TWO32) | 0;
+}
+
+function setRip(cpu: Cpu, v: number): void {
+  cpu.s[S.RIP_LO] = v | 0;
+  cpu.s[S.RIP_HI] = Math.floor(v / TWO32) | 0;
+}
+
+export { ExitCode, EventInj };

@@ -1,0 +1,162 @@
+/**
+ * The VMCB layout, declared once (spec/svm.md §3: APM Appendix B, the 64-bit non-SEV-ES
+ * layout), and the exit codes and bit fields the SVM runtime uses. Offsets are bytes from the
+ * start of the 4 KiB VMCB; the state-save area starts at 0x400.
+ */
+
+export const enum Vmcb {
+  // ---- control area (§3.1) ----
+  INTERCEPT_CR = 0x000,
+  INTERCEPT_DR = 0x004,
+  INTERCEPT_EXCEPTIONS = 0x008,
+  /** Words 3-5: bit k (from word 3 bit 0) intercepts exit code 0x060 + k. */
+  INTERCEPT_MISC1 = 0x00c,
+  INTERCEPT_MISC2 = 0x010,
+  INTERCEPT_MISC3 = 0x014,
+  PAUSE_FILTER_THRESHOLD = 0x03c,
+  PAUSE_FILTER_COUNT = 0x03e,
+  IOPM_BASE_PA = 0x040,
+  MSRPM_BASE_PA = 0x048,
+  TSC_OFFSET = 0x050,
+  GUEST_ASID = 0x058,
+  TLB_CONTROL = 0x05c,
+  INT_CTL = 0x060,
+  INT_VECTOR = 0x064,
+  INT_STATE = 0x068,
+  EXITCODE = 0x070,
+  EXITINFO1 = 0x078,
+  EXITINFO2 = 0x080,
+  EXITINTINFO = 0x088,
+  EXITINTINFO_ERR = 0x08c,
+  MISC_CTL = 0x090,
+  EVENTINJ = 0x0a8,
+  EVENTINJ_ERR = 0x0ac,
+  N_CR3 = 0x0b0,
+  MISC_CTL2 = 0x0b8,
+  CLEAN_BITS = 0x0c0,
+  NRIP = 0x0c8,
+  INSN_BYTES_COUNT = 0x0d0,
+  // ---- state-save area (§3.2) ----
+  ES = 0x400,
+  CS = 0x410,
+  SS = 0x420,
+  DS = 0x430,
+  FS = 0x440,
+  GS = 0x450,
+  GDTR = 0x460,
+  LDTR = 0x470,
+  IDTR = 0x480,
+  TR = 0x490,
+  CPL = 0x4cb,
+  EFER = 0x4d0,
+  CR4 = 0x548,
+  CR3 = 0x550,
+  CR0 = 0x558,
+  DR7 = 0x560,
+  DR6 = 0x568,
+  RFLAGS = 0x570,
+  RIP = 0x578,
+  RSP = 0x5d8,
+  RAX = 0x5f8,
+  STAR = 0x600,
+  LSTAR = 0x608,
+  CSTAR = 0x610,
+  SFMASK = 0x618,
+  KERNEL_GS_BASE = 0x620,
+  SYSENTER_CS = 0x628,
+  SYSENTER_ESP = 0x630,
+  SYSENTER_EIP = 0x638,
+  CR2 = 0x640,
+  G_PAT = 0x668,
+}
+
+/** Within a 16-byte VMCB segment (§3.4). */
+export const enum VmcbSeg {
+  SEL = 0,
+  ATTRIB = 2,
+  LIMIT = 4,
+  BASE = 8,
+}
+
+/** Exit codes (§4.1). */
+export const enum ExitCode {
+  READ_CR0 = 0x000,
+  WRITE_CR0 = 0x010,
+  READ_DR0 = 0x020,
+  WRITE_DR0 = 0x030,
+  EXCP_BASE = 0x040,
+  INTR = 0x060,
+  NMI = 0x061,
+  SMI = 0x062,
+  INIT = 0x063,
+  VINTR = 0x064,
+  CR0_SEL_WRITE = 0x065,
+  IDTR_READ = 0x066,
+  GDTR_READ = 0x067,
+  LDTR_READ = 0x068,
+  TR_READ = 0x069,
+  IDTR_WRITE = 0x06a,
+  GDTR_WRITE = 0x06b,
+  LDTR_WRITE = 0x06c,
+  TR_WRITE = 0x06d,
+  RDTSC = 0x06e,
+  RDPMC = 0x06f,
+  PUSHF = 0x070,
+  POPF = 0x071,
+  CPUID = 0x072,
+  RSM = 0x073,
+  IRET = 0x074,
+  SWINT = 0x075,
+  INVD = 0x076,
+  PAUSE = 0x077,
+  HLT = 0x078,
+  INVLPG = 0x079,
+  INVLPGA = 0x07a,
+  IOIO = 0x07b,
+  MSR = 0x07c,
+  TASK_SWITCH = 0x07d,
+  SHUTDOWN = 0x07f,
+  VMRUN = 0x080,
+  VMMCALL = 0x081,
+  VMLOAD = 0x082,
+  VMSAVE = 0x083,
+  STGI = 0x084,
+  CLGI = 0x085,
+  SKINIT = 0x086,
+  RDTSCP = 0x087,
+  ICEBP = 0x088,
+  WBINVD = 0x089,
+  MONITOR = 0x08a,
+  MWAIT = 0x08b,
+  XSETBV = 0x08d,
+  RDPRU = 0x08e,
+  INVPCID = 0x0a2,
+  NPF = 0x400,
+  /** VMEXIT_INVALID is -1 in all 64 bits (§5.4). */
+  INVALID = -1,
+}
+
+/** EVENTINJ / EXITINTINFO fields (§3.6). */
+export const enum EventInj {
+  VECTOR_MASK = 0xff,
+  TYPE_SHIFT = 8,
+  TYPE_MASK = 7 << 8,
+  EV = 1 << 11,
+  V = 1 << 31,
+  TYPE_INTR = 0,
+  TYPE_NMI = 2,
+  TYPE_EXCEPTION = 3,
+  TYPE_SOFT = 4,
+}
+
+/** int_ctl bits (§3.5). */
+export const enum IntCtl {
+  V_TPR = 0xf,
+  V_IRQ = 1 << 8,
+  V_INTR_PRIO_SHIFT = 16,
+  V_IGN_TPR = 1 << 20,
+  V_INTR_MASKING = 1 << 24,
+}
+
+/** Exception vectors EVENTINJ may inject as TYPE 3 (§3.6). */
+export const INJECTABLE_EXCEPTIONS = new Set([0, 1, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 16, 17, 18, 19, 28, 30]);
