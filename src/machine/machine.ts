@@ -148,8 +148,9 @@ export class Vcpu {
       iretExecuted: () => {
         this.nmiBlocked = false;
       },
-      readCr8: () => this.devices?.readTpr() ?? 0,
-      writeCr8: (_cpu, v) => this.devices?.writeTpr(v),
+      // With V_INTR_MASKING, L2's CR8 is int_ctl.V_TPR, not the APIC's TPR (§6.3).
+      readCr8: () => (this.svm.guest && this.svm.intrMasking ? this.svm.vTpr : (this.devices?.readTpr() ?? 0)),
+      writeCr8: (_cpu, v) => (this.svm.guest && this.svm.intrMasking ? (this.svm.vTpr = v) : this.devices?.writeTpr(v)),
       hypercall: () => this.hypercall(),
     };
     this.svm = new Svm(this.cpu, {
@@ -178,8 +179,9 @@ export class Vcpu {
     for (let n = 0; n < 4; n++) if (w[n] >= 0 && w[n] < port + size && port < w[n] + 1) this.ioHits |= 1 << n;
   }
 
+  /** The TSC this CPU reads now: L2 sees L1's plus vmcb12's TSC_OFFSET (spec §5.2 step 12). */
   tsc(): number {
-    return Math.floor(this.machine.now()) + this.tscOffset;
+    return Math.floor(this.machine.now()) + this.tscOffset + (this.svm?.guest ? this.svm.tscOffset : 0);
   }
 
   /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
@@ -193,7 +195,11 @@ export class Vcpu {
   get runnable(): boolean {
     if (this.state === RunState.RUNNING) return true;
     if (this.state === RunState.WAIT_FOR_SIPI) return false;
-    return (this.nmiPending && !this.nmiBlocked) || (!!(this.cpu.s[S.FLAGS] & F.IF) && !!this.devices?.interruptPending());
+    const svm = this.svm;
+    if (svm.guest && svm.virtualInterruptReady(false)) return true;
+    if (this.nmiPending && svm.gif && (!this.nmiBlocked || (svm.guest && svm.intercepted(ExitCode.NMI)))) return true;
+    if (!svm.interruptsEnabled() || !this.devices?.interruptPending()) return false;
+    return (svm.guest && svm.intercepted(ExitCode.INTR)) || !!(this.cpu.s[S.FLAGS] & F.IF);
   }
 
   /**
@@ -243,6 +249,24 @@ export class Vcpu {
       this.cpu.s[S.DR6] |= DR6_BS;
       this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
     }
+  }
+
+  /**
+   * A pending virtual interrupt (int_ctl.V_IRQ) taken at this boundary when GIF, L2's IF, no
+   * interrupt shadow and the priority allow (§6.4): #VMEXIT(VINTR) when intercepted, else its
+   * vector delivered through L2's IDT. Returns whether something happened.
+   */
+  private virtualInterrupt(): boolean {
+    const svm = this.svm;
+    if (!svm.virtualInterruptReady(this.shadow)) return false;
+    if (svm.intercepted(ExitCode.VINTR)) {
+      this.worldSwitch(new VmExit(ExitCode.VINTR));
+      return true;
+    }
+    const vector = svm.takeVirtualInterrupt();
+    this.state = RunState.RUNNING;
+    this.deliverEvent(vector, -1, EventKind.EXTERNAL);
+    return true;
   }
 
   /** EVENTINJ: deliver the event through L2's IDT before its first instruction (§5.5). */
@@ -333,6 +357,7 @@ export class Vcpu {
       this.deliverEvent(vector, -1, EventKind.EXTERNAL);
       return;
     }
+    if (svm.guest && this.virtualInterrupt()) return;
     if (this.state !== RunState.RUNNING) return;
     this.engine.yieldAt = cpu.st.icount + slice;
     try {
@@ -372,7 +397,7 @@ export class Vcpu {
       }
       if (hits) {
         s[S.DR6] |= hits;
-        this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
+        this.debugException();
         return;
       }
     }
@@ -395,6 +420,7 @@ export class Vcpu {
     this.mem.watchHits = 0;
     this.ioHits = 0;
     const ripBefore = cpu.st.rip;
+    const wasGuest = this.svm.guest;
     try {
       this.engine.step();
     } catch (e) {
@@ -406,13 +432,22 @@ export class Vcpu {
       this.ioWatch = null;
     }
     this.mem.watch = null;
+    // A VMRUN that entered L2 loaded L2's RF and TF: host TF traps in L1 after the #VMEXIT
+    // instead (spec/svm.md §5.2 "Debug behaviour around VMRUN"), and L2's RF is L2's to use.
+    if (!wasGuest && this.svm.guest) return;
     // RF lasts one instruction: the one that just completed clears it, unless it loaded it (IRET).
     if (flags & RF && !this.engine.isIretAt(ripBefore)) s[S.FLAGS] &= ~RF;
     const traps = this.mem.watchHits | this.ioHits | (flags & F.TF ? DR6_BS : 0);
     if (traps) {
       s[S.DR6] |= traps;
-      this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
+      this.debugException();
     }
+  }
+
+  /** A #DB from the debug machinery: an exit when L2 runs with the #DB intercept (§6.8 rule 4), else delivered. */
+  private debugException(): void {
+    if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + Vec.DB)) return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + Vec.DB));
+    this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
   }
 
   exception(e: CpuException): void {

@@ -56,6 +56,9 @@ export class Svm implements SvmHooks {
   private iopm = 0;
   private msrpm = 0;
   private intCtl = 0;
+  private intVector = 0;
+  /** vmcb12 TSC_OFFSET, added to L2's TSC reads. */
+  tscOffset = 0;
   /** L1's RFLAGS.IF at VMRUN (masks physical interrupts with V_INTR_MASKING). */
   hostIf = false;
   /** EVENTINJ to deliver before the first L2 instruction (0 = none), with its error code and NRIP. */
@@ -192,6 +195,8 @@ export class Svm implements SvmHooks {
     this.iopm = Math.floor(v64(Vmcb.IOPM_BASE_PA) / 4096) * 4096;
     this.msrpm = Math.floor(v64(Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
     this.intCtl = v(Vmcb.INT_CTL);
+    this.intVector = v(Vmcb.INT_VECTOR) & 0xff;
+    this.tscOffset = v64(Vmcb.TSC_OFFSET);
     const inj = v(Vmcb.EVENTINJ);
     this.injectEvent = inj & EventInj.V ? inj : 0;
     this.injectError = v(Vmcb.EVENTINJ_ERR);
@@ -341,6 +346,7 @@ export class Svm implements SvmHooks {
     this.deliveringEvent = this.deliveringError = 0;
     this.injectEvent = 0;
     this.intercepts.fill(0);
+    this.tscOffset = 0;
     // Host state back (§5.6 step 5): CR0.PE forced, DR7 = 0x400, CPL 0, RF and VM clear.
     HOST_SLOTS.forEach((slot, i) => (s[slot] = this.hostSaved[i]));
     s[S.CR0] |= CR0_PE;
@@ -389,6 +395,27 @@ export class Svm implements SvmHooks {
     this.w64(pa + Vmcb.SYSENTER_CS, s[S.SYSENTER_CS] & 0xffff);
     pair(S.SYSENTER_ESP_LO, Vmcb.SYSENTER_ESP);
     pair(S.SYSENTER_EIP_LO, Vmcb.SYSENTER_EIP);
+  }
+
+  /** int_ctl.V_TPR: L2's CR8 under V_INTR_MASKING. */
+  get vTpr(): number {
+    return this.intCtl & IntCtl.V_TPR;
+  }
+  set vTpr(v: number) {
+    this.intCtl = (this.intCtl & ~IntCtl.V_TPR) | (v & IntCtl.V_TPR);
+  }
+
+  /** Could the pending virtual interrupt be taken now (§6.4)? */
+  virtualInterruptReady(shadow: boolean): boolean {
+    const c = this.intCtl;
+    if (!this.guest || !(c & IntCtl.V_IRQ) || !this.gif || shadow || !(this.cpu.s[S.FLAGS] & (1 << 9))) return false;
+    return (c & IntCtl.V_IGN_TPR) !== 0 || ((c >>> IntCtl.V_INTR_PRIO_SHIFT) & 15) > (c & IntCtl.V_TPR);
+  }
+
+  /** Take the virtual interrupt: V_IRQ clears, its vector is delivered. */
+  takeVirtualInterrupt(): number {
+    this.intCtl &= ~IntCtl.V_IRQ;
+    return this.intVector;
   }
 
   /** Does V_INTR_MASKING make L1's IF (saved at VMRUN) mask physical interrupts in guest mode? */

@@ -17,6 +17,7 @@ import { X87_HELPERS } from './x87.js';
 import { SHIFT_HELPERS } from './shift.js';
 import { SEG_HELPERS } from './seg.js';
 import { MACHINE_FORMS, SYSTEM_HELPERS } from '../../machine/system.js';
+import { LEGACY_HELPERS } from '../../machine/legacy.js';
 import { SVM_HELPERS } from '../../svm/instructions.js';
 
 export type Helper = (cpu: Cpu, insn: Insn) => void;
@@ -28,5 +29,5 @@ function byPersonality(user: Helper, machine: Helper): Helper {
   return (cpu, insn) => (cpu.machine ? machine(cpu, insn) : user(cpu, insn));
 }
 
-export const HELPERS: Record<string, Helper> = { ...USER_HELPERS, ...SYSTEM_HELPERS, ...SVM_HELPERS };
+export const HELPERS: Record<string, Helper> = { ...USER_HELPERS, ...SYSTEM_HELPERS, ...LEGACY_HELPERS, ...SVM_HELPERS };
 for (const [mnem, machine] of Object.entries(MACHINE_FORMS)) HELPERS[mnem] = byPersonality(USER_HELPERS[mnem], machine);
