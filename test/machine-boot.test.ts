@@ -95,7 +95,7 @@ describe.skipIf(!QEMU)('second opinion from qemu-system-x86_64 (TCG)', () => {
   it.each(CASES.filter(([, image]) => !SVMJIT_ONLY.has(image)))('%s: QEMU agrees check by check, but for its documented deviations', async (_label, image, args) => {
     const flat = path.join(BUILD, `${image}.flat`);
     const qemu = await runCaptured('qemu-system-x86_64', [
-      '-accel', 'tcg', '-cpu', 'max', '-m', '128', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+      '-accel', 'tcg', '-cpu', image.startsWith('svm') ? 'max,+svm' : 'max', '-m', '128', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
       '-device', 'isa-debug-exit,iobase=0xf4,iosize=4', ...args, '-kernel', flat, '-append', 'qemu-quirks',
     ], { timeoutMs: BOOT_TIMEOUT_MS });
     const ours = await runCaptured('node', [CLI, 'boot', ...args, flat], { timeoutMs: BOOT_TIMEOUT_MS });

@@ -155,7 +155,7 @@ export class Vcpu {
     };
     this.svm = new Svm(this.cpu, {
       mem: this.mem,
-      systemChanged: () => this.systemChanged(true),
+      systemChanged: () => this.systemChanged(true, true),
       setShadow: (on) => {
         const was = this.shadow;
         this.shadow = on;
@@ -185,10 +185,10 @@ export class Vcpu {
   }
 
   /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
-  systemChanged(flushTlb: boolean): void {
+  systemChanged(flushTlb: boolean, keepSameTranslations = false): void {
     const cpu = this.cpu;
     cpu.mode = computeMode(cpu) | (this.svm?.guest ? CpuMode.GUEST : 0);
-    if (flushTlb) this.mem.syncPaging(cpu);
+    if (flushTlb) this.mem.syncPaging(cpu, keepSameTranslations);
   }
 
   /** Could this CPU do something now (run, or take an event that ends its HLT)? */

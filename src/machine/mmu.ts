@@ -36,12 +36,19 @@ export class MachineMemory extends Memory {
     super(ramBytes, shareRamWith);
   }
 
-  /** Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers. */
-  syncPaging(cpu: Cpu): void {
+  /**
+   * Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers. The TLB is
+   * flushed unless `keepIfSame` and nothing that translation depends on changed — an SVM world
+   * switch between L1 and an L2 that shares its page tables keeps its translations (flushing is
+   * allowed, never required, there: spec/svm.md §3.9).
+   */
+  syncPaging(cpu: Cpu, keepIfSame = false): void {
     const s = cpu.s;
     const c = this.ctx;
+    const cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
+    if (keepIfSame && c.cr0 === s[S.CR0] && c.cr3 === cr3 && c.cr4 === s[S.CR4] && c.efer === s[S.EFER] && pagingMode(c) !== PagingMode.PAE) return;
     c.cr0 = s[S.CR0];
-    c.cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
+    c.cr3 = cr3;
     c.cr4 = s[S.CR4];
     c.efer = s[S.EFER];
     if (pagingMode(c) === PagingMode.PAE) loadPdptes(this.dv, c.cr3, c.pdptes);

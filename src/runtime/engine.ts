@@ -123,8 +123,8 @@ export class Engine {
    * the machine's timers use it to get control back in time. Checked between units.
    */
   yieldAt = Infinity;
-  /** The CpuMode the direct-mapped cache and the chains were filled in. */
-  private jmpMode: number = CpuMode.LONG64;
+  /** The CpuMode of each direct-mapped cache entry. */
+  private readonly jmpModes = new Int32Array(JMP_CACHE);
   readonly stats: EngineStats = { blocksTranslated: 0, blocksCompiled: 0, regionsCompiled: 0, compileMs: 0, cacheHits: 0, cacheMisses: 0, invalidations: 0 };
 
   constructor(
@@ -166,29 +166,30 @@ export class Engine {
     return ((s[S.SEG + SEG_STRIDE * SegReg.CS + SegField.BASE_LO] >>> 0) + rip) % 4294967296;
   }
 
-  /** The block at the current RIP. */
+  /**
+   * The block at the current RIP. The direct-mapped cache is tagged with the linear address
+   * and the CPU mode, so switching modes (SVM world switches, real-mode segment changes) needs
+   * no flush; chains need none either, since a unit's direct exits never change the mode.
+   */
   lookup(): Block {
     const cpu = this.cpu;
-    if (cpu.mode !== this.jmpMode) {
-      // The direct-mapped cache and the chains hold units of one mode only.
-      this.flushVirtual();
-      this.jmpMode = cpu.mode;
-    }
     const rip = cpu.st.rip;
-    const slot = (rip | 0) & (JMP_CACHE - 1);
-    if (this.jmpTag[slot] === rip) {
+    const lin = this.linear(rip);
+    const slot = (lin | 0) & (JMP_CACHE - 1);
+    if (this.jmpTag[slot] === lin && this.jmpModes[slot] === cpu.mode) {
       const b = this.jmpBlk[slot]!;
       if (b.valid) {
         this.stats.cacheHits++;
         return b;
       }
     }
-    const phys = cpu.mem.translateFetch(this.linear(rip));
+    const phys = cpu.mem.translateFetch(lin);
     const key = phys * MODE_KEYS + cpu.mode;
     let b = this.cache.get(key);
     if (b && b.valid) this.stats.cacheHits++;
     else b = this.translate(rip, phys);
-    this.jmpTag[slot] = rip;
+    this.jmpTag[slot] = lin;
+    this.jmpModes[slot] = cpu.mode;
     this.jmpBlk[slot] = b;
     return b;
   }
