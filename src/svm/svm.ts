@@ -17,6 +17,7 @@ import { S, SegField, SegReg } from '../cpu/state.js';
 import type { MachineMemory } from '../machine/mmu.js';
 import { CR0_PE, CR0_PG, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSegCache } from '../machine/segments.js';
 import { EventInj, ExitCode, INJECTABLE_EXCEPTIONS, IntCtl, Vmcb, VmcbSeg } from './vmcb.js';
+import { loadPdptes } from '../machine/paging.js';
 
 const TWO32 = 4294967296;
 const MAXPHYADDR = 48;
@@ -69,6 +70,9 @@ export class Svm implements SvmHooks {
   deliveringEvent = 0;
   deliveringError = 0;
   private readonly hostSaved = new Int32Array(HOST_SLOTS.length);
+  private readonly pdpteScratch = new Uint32Array(8);
+  /** Whether nested paging is offered (CPUID NP); NP_ENABLE is ignored otherwise (§5.2 step 8). */
+  npAvailable = false;
   private hostRflags = 0;
   private hostRip = 0;
   /** A single-step trap owed to L1 after the #VMEXIT (host RFLAGS.TF at VMRUN). */
@@ -257,6 +261,16 @@ export class Svm implements SvmHooks {
     const limit = 2 ** MAXPHYADDR;
     if (Math.floor(this.r64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096 >= limit - 0x2000) return false; // C14
     if (Math.floor(this.r64(pa + Vmcb.IOPM_BASE_PA) / 4096) * 4096 >= limit - 0x2001) return false; // C15
+    // C22 (KVM): with MSR_PROT on, the MSRPM must be readable RAM.
+    const msrpm = Math.floor(this.r64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
+    if (v(Vmcb.INTERCEPT_MISC1) & (1 << 28) && msrpm + 0x2000 > this.machine.mem.ramEnd) return false;
+    // C21: without NP, a legacy-PAE guest's PDPTEs are loaded now, and a present one with a
+    // reserved bit fails VMRUN.
+    const np = (v(Vmcb.MISC_CTL) & 1) !== 0 && this.npAvailable;
+    if (!np && cr0 & CR0_PG && cr4 & 0x20 && !(efer & EFER_LME)) {
+      const cr3 = (v(Vmcb.CR3 + 4) >>> 0) * TWO32 + (v(Vmcb.CR3) >>> 0);
+      if (!loadPdptes(this.machine.mem.dv, cr3, this.pdpteScratch)) return false;
+    }
     const inj = v(Vmcb.EVENTINJ);
     if (inj & EventInj.V) {
       const type = (inj >>> EventInj.TYPE_SHIFT) & 7;
