@@ -296,7 +296,7 @@ describe('cpuid', () => {
     expect(leaf(7, 1)).toEqual([0, 0, 0, 0]);
     const ext = leaf(0x80000001);
     expect(ext[2]).toBe(1 | (1 << 5));
-    expect(ext[3]).toBe(((1 << 11) | (1 << 20) | (1 << 26) | (1 << 29)) >>> 0); // SYSCALL, NX, Page1GB, LM
+    expect(ext[3]).toBe(((1 << 11) | (1 << 20) | (1 << 26) | (1 << 27) | (1 << 29)) >>> 0); // SYSCALL, NX, Page1GB, RDTSCP, LM
     expect(leaf(0xd)).toEqual([0, 0, 0, 0]);
     expect(leaf(0x80000005)).toEqual([0, 0, 0, 0]);
     expect(leaf(0x40000000)).toEqual([0, 0, 0, 0]);

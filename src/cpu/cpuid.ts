@@ -21,7 +21,7 @@
  *   leaf 7           all zero: no BMI, AVX2, ERMS, FSGSBASE, … (subleaf count 0)
  *   leaf 0x80000000  EAX = 0x80000008; EBX,EDX,ECX = "AuthenticAMD"
  *   leaf 0x80000001  EAX = leaf 1's signature; ECX: 0 LAHF/SAHF in 64-bit mode, 5 ABM (LZCNT);
- *                    EDX: 11 SYSCALL, 20 NX, 26 Page1GB, 29 LM
+ *                    EDX: 11 SYSCALL, 20 NX, 26 Page1GB, 27 RDTSCP, 29 LM
  *   0x80000002-4     brand string "svmjit virtual CPU", NUL-padded to 48 bytes
  *   leaf 0x80000008  EAX = 0x3030: 48 physical and 48 linear address bits
  *   everything else  zero (including leaves 2-6, 0xD and the cache leaves 0x80000005/6)
@@ -73,6 +73,7 @@ const enum ExtEdx {
   NX = 1 << 20,
   /** 1 GiB pages in 4-level paging (the machine's page walker has them). */
   PAGE1GB = 1 << 26,
+  RDTSCP = 1 << 27,
   LM = 1 << 29,
 }
 
@@ -105,7 +106,7 @@ function leafValues(leaf: number): void {
       (out[0] = MAX_EXTENDED_LEAF), (out[1] = VENDOR_EBX), (out[2] = VENDOR_ECX), (out[3] = VENDOR_EDX);
       return;
     case EXT + 1:
-      (out[0] = SIGNATURE), (out[2] = ExtEcx.LAHF_LM | ExtEcx.ABM), (out[3] = ExtEdx.SYSCALL | ExtEdx.NX | ExtEdx.PAGE1GB | ExtEdx.LM);
+      (out[0] = SIGNATURE), (out[2] = ExtEcx.LAHF_LM | ExtEcx.ABM), (out[3] = ExtEdx.SYSCALL | ExtEdx.NX | ExtEdx.PAGE1GB | ExtEdx.RDTSCP | ExtEdx.LM);
       return;
     case EXT + 2:
     case EXT + 3:

@@ -101,6 +101,10 @@ export class Vcpu {
   readonly svm: Svm;
   state = RunState.RUNNING;
   nmiPending = false;
+  /** An INIT IPI waiting to be taken (GIF = 0 holds it; in guest mode it may be intercepted). */
+  initPending = false;
+  /** Resets this CPU's local APIC when the CPU takes an INIT (set by the PC). */
+  onInitReset: () => void = () => {};
   /** An NMI handler is running: further NMIs wait for its IRET. */
   nmiBlocked = false;
   shadow = false;
@@ -194,6 +198,7 @@ export class Vcpu {
   /** Could this CPU do something now (run, or take an event that ends its HLT)? */
   get runnable(): boolean {
     if (this.state === RunState.RUNNING) return true;
+    if (this.initPending && this.svm.gif) return true;
     if (this.state === RunState.WAIT_FOR_SIPI) return false;
     const svm = this.svm;
     if (svm.guest && svm.virtualInterruptReady(false)) return true;
@@ -227,6 +232,12 @@ export class Vcpu {
     this.nmiPending = this.nmiBlocked = this.shadow = false;
     this.state = this.index === 0 ? RunState.RUNNING : RunState.WAIT_FOR_SIPI;
     this.systemChanged(true);
+  }
+
+  /** An INIT arrives for this CPU: taken at the next boundary where GIF allows (§6.6). */
+  requestInit(): void {
+    this.initPending = true;
+    this.engine.yieldAt = 0;
   }
 
   /** SIPI with vector v: a waiting processor starts in real mode at v × 4096. */
@@ -334,6 +345,15 @@ export class Vcpu {
     const svm = this.svm;
     if (svm.injectEvent) {
       this.injectEvent();
+      return;
+    }
+    if (this.initPending && svm.gif) {
+      // Intercepted in L2: #VMEXIT(INIT), the INIT staying pending for L1 (§6.2 row 1).
+      if (svm.guest && svm.intercepted(ExitCode.INIT)) return this.worldSwitch(new VmExit(ExitCode.INIT));
+      this.initPending = false;
+      svm.abandonGuest();
+      this.init();
+      this.onInitReset();
       return;
     }
     // GIF = 0 holds NMIs and interrupts pending (§5.8); in guest mode an intercepted one exits

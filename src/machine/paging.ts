@@ -14,6 +14,13 @@
  * walks again, which sets D or raises the #PF with its exact error code, as hardware does.
  * The live controls (CR0.WP, CR4.SMEP/SMAP, RFLAGS.AC) are read from the context at check
  * time, so a STAC/CLAC needs no TLB flush; CR0/CR4/EFER writes that change paging flush it.
+ *
+ * Nested paging (SVM NPT, spec/svm.md §7) is the same walk run twice over: when the context
+ * carries a NestedContext, every guest table entry address and the final address are
+ * guest-physical, and each goes through the nested tables (walked by the very same code, in
+ * the format of L1's paging mode) before it is used. The guest walk's scratch is set aside
+ * while a nested walk runs, so nothing is allocated either way; without a NestedContext the
+ * walk does what it always did, at the cost of a null test per level.
  */
 import { CpuException, PfErr, Vec } from '../cpu/exceptions.js';
 
@@ -42,7 +49,10 @@ export const enum Perm {
   EXEC = 4,
   /** The leaf's G bit with CR4.PGE = 1: survives CR3 loads. */
   GLOBAL = 8,
-  /** The leaf's D bit is set, so a write needs no walk to set it. */
+  /**
+   * A write needs no walk: the leaf's D bit is set (and, under nested paging, the nested
+   * path allows writes and its leaf is dirty too).
+   */
   DIRTY = 16,
 }
 
@@ -73,6 +83,29 @@ export interface PagingContext {
   ac: boolean;
   /** PAE paging's PDPTE registers (see loadPdptes): entry i has its low half at [2i], high half at [2i+1]. */
   pdptes: Uint32Array;
+  /**
+   * Nested paging for an SVM guest (null or absent: none). With it, the walk's table entries
+   * and its result are guest-physical addresses, translated through these nested tables, and
+   * PAE paging reads its PDPTEs from guest memory at each walk instead of from `pdptes`.
+   */
+  nested?: NestedContext | null;
+}
+
+/** The nested tables of an SVM guest (spec/svm.md §7.2) and how their faults are reported. */
+export interface NestedContext {
+  /**
+   * The nested tables as a paging context: cr3 = N_CR3, cr0/cr4/efer = L1's at VMRUN with
+   * CR0.PG set (they choose the format, NX and the fault's I/D bit). Its own `nested` is null:
+   * nested tables hold host-physical addresses.
+   */
+  readonly tables: PagingContext;
+  /**
+   * Raise the nested-page fault; never returns. `cause` is 0 (not present), PfErr.P or
+   * PfErr.P | PfErr.RSVD; `access` the Access bits of the nested access (USER always, WRITE
+   * for guest table accesses); `gpa` the guest-physical address whose translation failed;
+   * `guestTable` whether it was the address of a guest table entry (else the final address).
+   */
+  fault(cause: number, access: number, gpa: number, guestTable: boolean): never;
 }
 
 /** A successful translation; the caller owns one and passes it to every walk (a faulting walk leaves it alone). */
@@ -157,6 +190,31 @@ const LEAF_SIZE = 2;
 const RAM_END = 3;
 let ramOfRamEnd: DataView | undefined;
 
+// ---- nested paging: the state of a nested walk, and the guest walk's scratch set aside meanwhile ----
+
+/** Which address a nested walk translates: fault reports and PDPTE reads depend on it. */
+const enum Stage {
+  /** No nested walk in progress (the guest walk, or plain paging). */
+  NONE = 0,
+  /** The final guest-physical address of the access. */
+  FINAL = 1,
+  /** The guest-physical address of a guest table entry (or PDPTE). */
+  TABLE = 2,
+}
+let stage: Stage = Stage.NONE;
+/** The NestedContext whose tables the nested walk in progress uses (for its fault report). */
+let activeNested: NestedContext | null = null;
+/** The nested walk's result. */
+const nestedOut = new WalkResult();
+/** The guest walk's visited[] (0-4) and doubles (5-7: fault address, leaf base, leaf size) during a nested walk. */
+const savedScratch = new Float64Array(8);
+let savedVisitedCount = 0;
+let savedPathLo = 0;
+let savedPathHi = 0;
+let savedLeafLo = 0;
+/** The nested rights a guest page-table access needs: guest walks may write A/D bits, and nested accesses are user accesses (§7.2). */
+const TABLE_ACCESS = Access.USER | Access.WRITE;
+
 export function pagingMode(ctx: PagingContext): PagingMode {
   if ((ctx.cr0 & CR0_PG) === 0) return PagingMode.NONE;
   if ((ctx.cr4 & CR4_PAE) === 0) return PagingMode.LEGACY32;
@@ -197,23 +255,44 @@ export function walk(ram: DataView, ctx: PagingContext, va: number, access: numb
   const vaLo = (va - Math.floor(va / TWO32) * TWO32) | 0;
   scratch[FAULT_ADDRESS] = va;
   noteRam(ram);
+  const mode = pagingMode(ctx);
+  if (mode === PagingMode.NONE) {
+    // Real mode or paging off: linear = (guest-)physical; under nested paging that address
+    // is the only one to translate (§7.1).
+    if (ctx.nested) return finishUnpagedNested(ram, ctx.nested, vaLo >>> 0, access, out);
+    out.phys = vaLo >>> 0;
+    out.pageBase = (vaLo & PAGE_MASK) >>> 0;
+    out.pageSize = PAGE;
+    out.perms = Perm.WRITE | Perm.USER | Perm.EXEC | Perm.DIRTY;
+    return;
+  }
+  walkTables(ram, ctx, mode, vaLo, vaHi, access);
+  finish(ram, ctx, vaLo, access, out);
+}
+
+/** Walk the tables of a paging `mode` down to the leaf, leaving the path in the scratch. */
+function walkTables(ram: DataView, ctx: PagingContext, mode: PagingMode, vaLo: number, vaHi: number, access: number): void {
   visitedCount = 0;
   pathLo = PTE_RW | PTE_US;
   pathHi = 0;
-  switch (pagingMode(ctx)) {
-    case PagingMode.NONE:
-      out.phys = vaLo >>> 0;
-      out.pageBase = (vaLo & PAGE_MASK) >>> 0;
-      out.pageSize = PAGE;
-      out.perms = Perm.WRITE | Perm.USER | Perm.EXEC | Perm.DIRTY;
-      return;
+  switch (mode) {
     case PagingMode.LEGACY32:
       walkLegacy32(ram, ctx, vaLo, access);
       break;
     case PagingMode.PAE: {
       const i = vaLo >>> 30;
-      const lo = ctx.pdptes[2 * i];
-      const hi = ctx.pdptes[2 * i + 1];
+      let lo: number;
+      let hi: number;
+      if (ctx.nested || stage !== Stage.NONE) {
+        // Nested paging keeps no PDPTE registers, for the guest or for its own PAE-format
+        // tables: the PDPTE is read from memory when a walk needs it (§7.2; KUT svm_pae_test
+        // shows only the PDPTE a walk goes through matters).
+        lo = readPdpte(ram, ctx, i);
+        hi = entryHi;
+      } else {
+        lo = ctx.pdptes[2 * i];
+        hi = ctx.pdptes[2 * i + 1];
+      }
       if ((lo & PTE_P) === 0) pageFault(ctx, access, 0);
       if (lo & PDPTE_RESERVED_LO || hi & PDPTE_RESERVED_HI) pageFault(ctx, access, PfErr.P | PfErr.RSVD);
       // The PDPTE has no R/W, U/S or XD bits and, being a register, no accessed bit to set.
@@ -227,7 +306,6 @@ export function walk(ram: DataView, ctx: PagingContext, va: number, access: numb
       descend(ram, ctx, vaLo, vaHi, access, cr3Table(ctx.cr3), 48, 0);
       break;
   }
-  finish(ram, ctx, vaLo, access, out);
 }
 
 /**
@@ -240,8 +318,9 @@ export function translationServes(perms: number, access: number, ctx: PagingCont
 
 /** The page-level protection rules (SDM 4.6, APM 5.6) for an access to a translation with rights `perms`. */
 export function accessPermitted(perms: number, access: number, ctx: PagingContext): boolean {
-  // Without paging there are no page-level rights (CR4.SMEP/SMAP may be set but do nothing).
-  if ((ctx.cr0 & CR0_PG) === 0) return true;
+  // Without paging there are no page-level rights (CR4.SMEP/SMAP may be set but do nothing);
+  // only nested paging can take EXEC away from such a translation.
+  if ((ctx.cr0 & CR0_PG) === 0) return (access & Access.FETCH) === 0 || (perms & Perm.EXEC) !== 0;
   const userAccess = (access & (Access.USER | Access.IMPLICIT_SUPERVISOR)) === Access.USER;
   const userPage = (perms & Perm.USER) !== 0;
   if (access & Access.FETCH) {
@@ -331,6 +410,7 @@ function readEntry(ram: DataView, addr: number): number {
 
 /** Read one entry of a PAE/long-mode path: present and reserved-bit checks, then bookkeeping. */
 function readPathEntry(ram: DataView, ctx: PagingContext, access: number, addr: number, reservedHi: number): number {
+  if (ctx.nested) addr = nestedTranslate(ram, ctx.nested, addr, TABLE_ACCESS, Stage.TABLE);
   const lo = readEntry(ram, addr);
   if ((lo & PTE_P) === 0) pageFault(ctx, access, 0);
   if (entryHi & reservedHi) pageFault(ctx, access, PfErr.P | PfErr.RSVD);
@@ -342,6 +422,7 @@ function readPathEntry(ram: DataView, ctx: PagingContext, access: number, addr: 
 
 /** Read one 4-byte entry of a 32-bit paging path. */
 function readLegacyEntry(ram: DataView, ctx: PagingContext, access: number, addr: number): number {
+  if (ctx.nested) addr = nestedTranslate(ram, ctx.nested, addr, TABLE_ACCESS, Stage.TABLE);
   const lo = addr + 4 > scratch[RAM_END] ? 0xffffffff : ram.getUint32(addr, true);
   if ((lo & PTE_P) === 0) pageFault(ctx, access, 0);
   visited[visitedCount++] = addr;
@@ -363,14 +444,8 @@ function finish(ram: DataView, ctx: PagingContext, vaLo: number, access: number,
   if ((ctx.efer & EFER_NXE) === 0 || (pathHi & PTE_XD_HI) === 0) perms |= Perm.EXEC;
   if (leafLo & PTE_G && ctx.cr4 & CR4_PGE) perms |= Perm.GLOBAL;
   if (!accessPermitted(perms, access, ctx)) pageFault(ctx, access, PfErr.P);
-
-  // A and D live in byte 0 of every entry format; entries beyond RAM have nothing to update.
-  for (let i = 0; i < visitedCount; i++) setEntryBits(ram, visited[i], PTE_A);
-  if (leafLo & PTE_D) perms |= Perm.DIRTY;
-  else if (access & Access.WRITE) {
-    setEntryBits(ram, visited[visitedCount - 1], PTE_D);
-    perms |= Perm.DIRTY;
-  }
+  if (ctx.nested) return finishNested(ram, ctx.nested, vaLo, access, perms, out);
+  perms |= setAccessedDirty(ram, access);
   const pageBase = scratch[LEAF_BASE];
   const pageSize = scratch[LEAF_SIZE];
   out.pageBase = pageBase;
@@ -378,6 +453,113 @@ function finish(ram: DataView, ctx: PagingContext, vaLo: number, access: number,
   // Page sizes are powers of two up to 2^30, so the offset is a mask of the low half.
   out.phys = pageBase + (vaLo & (pageSize - 1));
   out.perms = perms;
+}
+
+/** Set A along the path and D on the leaf for a write; returns Perm.DIRTY when the leaf is (now) dirty. */
+function setAccessedDirty(ram: DataView, access: number): number {
+  // A and D live in byte 0 of every entry format; entries beyond RAM have nothing to update.
+  for (let i = 0; i < visitedCount; i++) setEntryBits(ram, visited[i], PTE_A);
+  if (leafLo & PTE_D) return Perm.DIRTY;
+  if ((access & Access.WRITE) === 0) return 0;
+  setEntryBits(ram, visited[visitedCount - 1], PTE_D);
+  return Perm.DIRTY;
+}
+
+// ---- nested paging ----
+
+/**
+ * The end of a guest walk under nested paging: the guest's checks have passed; the final
+ * guest-physical address goes through the nested tables before any guest A/D bit changes
+ * (KVM's walker orders it so, and an NPF there leaves the guest tables as they were).
+ */
+function finishNested(ram: DataView, n: NestedContext, vaLo: number, access: number, perms: number, out: WalkResult): void {
+  const pageBase = scratch[LEAF_BASE];
+  const pageSize = scratch[LEAF_SIZE];
+  const phys = nestedTranslate(ram, n, pageBase + (vaLo & (pageSize - 1)), nestedAccess(access), Stage.FINAL);
+  perms = withNestedRights(perms | setAccessedDirty(ram, access));
+  // The combined page is the smaller of the two; both are aligned powers of two.
+  const size = Math.min(pageSize, nestedOut.pageSize);
+  out.phys = phys;
+  out.pageBase = phys - (vaLo & (size - 1));
+  out.pageSize = size;
+  out.perms = perms;
+}
+
+/** Paging off under nested paging: the address is guest-physical, and only the nested walk applies. */
+function finishUnpagedNested(ram: DataView, n: NestedContext, gpa: number, access: number, out: WalkResult): void {
+  visitedCount = 0;
+  out.phys = nestedTranslate(ram, n, gpa, nestedAccess(access), Stage.FINAL);
+  out.pageBase = nestedOut.pageBase;
+  out.pageSize = nestedOut.pageSize;
+  out.perms = withNestedRights(Perm.WRITE | Perm.USER | Perm.EXEC | Perm.DIRTY);
+}
+
+/** The nested access for a guest access: of the same kind, and always a user access (§7.2). */
+function nestedAccess(access: number): number {
+  return Access.USER | (access & (Access.WRITE | Access.FETCH));
+}
+
+/**
+ * A guest translation's rights narrowed by the nested walk just made (in nestedOut), for the
+ * TLB: no EXEC without nested EXEC, and a write may skip the walk only if the nested path is
+ * writable and its leaf dirty. Nested U/S needs no bit: a nested walk succeeds only with it.
+ */
+function withNestedRights(perms: number): number {
+  const nested = nestedOut.perms;
+  if ((nested & Perm.EXEC) === 0) perms &= ~Perm.EXEC;
+  if ((nested & (Perm.WRITE | Perm.DIRTY)) !== (Perm.WRITE | Perm.DIRTY)) perms &= ~Perm.DIRTY;
+  return perms;
+}
+
+/**
+ * Translate the guest-physical `gpa` through the nested tables for an `access` (Access bits,
+ * USER set) and return the host-physical address; the nested walk's result stays in nestedOut.
+ * The guest walk in progress keeps its scratch: it is set aside here and put back after. A
+ * fault throws through `n.fault` and abandons both walks.
+ */
+function nestedTranslate(ram: DataView, n: NestedContext, gpa: number, access: number, at: Stage): number {
+  const count = visitedCount;
+  for (let i = 0; i < count; i++) savedScratch[i] = visited[i];
+  savedScratch[5] = scratch[FAULT_ADDRESS];
+  savedScratch[6] = scratch[LEAF_BASE];
+  savedScratch[7] = scratch[LEAF_SIZE];
+  savedVisitedCount = count;
+  savedPathLo = pathLo;
+  savedPathHi = pathHi;
+  savedLeafLo = leafLo;
+
+  const tables = n.tables;
+  const gpaHi = Math.floor(gpa / TWO32) | 0;
+  const gpaLo = (gpa - Math.floor(gpa / TWO32) * TWO32) | 0;
+  scratch[FAULT_ADDRESS] = gpa;
+  stage = at;
+  activeNested = n;
+  walkTables(ram, tables, pagingMode(tables), gpaLo, gpaHi, access);
+  finish(ram, tables, gpaLo, access, nestedOut);
+  stage = Stage.NONE;
+  activeNested = null;
+
+  visitedCount = savedVisitedCount;
+  for (let i = 0; i < visitedCount; i++) visited[i] = savedScratch[i];
+  scratch[FAULT_ADDRESS] = savedScratch[5];
+  scratch[LEAF_BASE] = savedScratch[6];
+  scratch[LEAF_SIZE] = savedScratch[7];
+  pathLo = savedPathLo;
+  pathHi = savedPathHi;
+  leafLo = savedLeafLo;
+  return nestedOut.phys;
+}
+
+/**
+ * PDPTE `i` read from memory (nested paging has no PDPTE registers): through the nested
+ * tables for a guest's PAE tables, straight from N_CR3's table for nested PAE tables. Like
+ * loadPdptes, the table is 32-byte aligned (CR3 bits 4:0 are ignored). Leaves the high half
+ * in entryHi.
+ */
+function readPdpte(ram: DataView, ctx: PagingContext, i: number): number {
+  let addr = ((ctx.cr3 & ~31) >>> 0) + i * 8;
+  if (ctx.nested) addr = nestedTranslate(ram, ctx.nested, addr, TABLE_ACCESS, Stage.TABLE);
+  return readEntry(ram, addr);
 }
 
 function setEntryBits(ram: DataView, addr: number, bits: number): void {
@@ -393,9 +575,19 @@ function setEntryBits(ram: DataView, addr: number, bits: number): void {
  * (PAE-format paging with NXE).
  */
 function pageFault(ctx: PagingContext, access: number, cause: number): never {
+  if (stage !== Stage.NONE) nestedFault(access, cause);
   let code = cause;
   if (access & Access.WRITE) code |= PfErr.W;
   if ((access & (Access.USER | Access.IMPLICIT_SUPERVISOR)) === Access.USER) code |= PfErr.U;
   if (access & Access.FETCH && (ctx.cr4 & CR4_SMEP || (ctx.cr4 & CR4_PAE && ctx.efer & EFER_NXE))) code |= PfErr.I;
   throw new CpuException(Vec.PF, code, scratch[FAULT_ADDRESS]);
+}
+
+/** A fault in a nested walk: reset the nested state (the walk is over) and report it as the NestedContext says. */
+function nestedFault(access: number, cause: number): never {
+  const n = activeNested!;
+  const guestTable = stage === Stage.TABLE;
+  stage = Stage.NONE;
+  activeNested = null;
+  return n.fault(cause, access, scratch[FAULT_ADDRESS], guestTable);
 }

@@ -53,10 +53,7 @@ export function attachPcDevices(machine: Machine, o: PcOptions): PcDevices {
       out.flush();
       machine.exit(status);
     },
-    onInit: (cpu) => {
-      vcpus[cpu].init();
-      devices.lapics[cpu].initReset();
-    },
+    onInit: (cpu) => vcpus[cpu].requestInit(),
     onSipi: (cpu, vector) => vcpus[cpu].sipi(vector),
     onNmi: (cpu) => vcpus[cpu].raiseNmi(),
     // A CPU that may have an interrupt to take stops its slice so the run loop looks.
@@ -75,6 +72,7 @@ export function attachPcDevices(machine: Machine, o: PcOptions): PcDevices {
       readTpr: () => lapic.getCr8(),
       writeTpr: (value) => lapic.setCr8(value),
     };
+    v.onInitReset = () => lapic.initReset();
     v.msrs.apic = { owns: (msr) => LocalApic.ownsMsr(msr), readMsr: (msr) => lapic.readMsr(msr), writeMsr: (msr, lo, hi) => lapic.writeMsr(msr, lo, hi) };
   });
   machine.hypercallOutput = (bytes) => {

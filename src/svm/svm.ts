@@ -375,6 +375,16 @@ export class Svm implements SvmHooks {
     this.stats.vmexits.set(code, (this.stats.vmexits.get(code) ?? 0) + 1);
   }
 
+  /** INIT taken in guest mode: the CPU resets and guest mode is abandoned without writing vmcb12 (§6.2). */
+  abandonGuest(): void {
+    this.guest = false;
+    this.gif = true;
+    this.injectEvent = 0;
+    this.deliveringEvent = this.deliveringError = 0;
+    this.intercepts.fill(0);
+    this.tscOffset = 0;
+  }
+
   // ---- VMLOAD / VMSAVE (§5.7) ----
 
   vmload(pa: number): void {
