@@ -11,11 +11,12 @@
  * Semantics follow the AMD APM Vol 3 where the two manuals differ (svmjit's CPU is AMD): LAR
  * keeps descriptor bits 23:8 (mask 00FF_FF00h), long mode rejects the 16-bit system
  * descriptors and needs a zero type in the upper half of 16-byte ones, SYSENTER and SYSEXIT
- * are #UD in long mode. Flags the manuals leave undefined are set as the hardware measured
- * for this file sets them (an exhaustive run of every AL/AH/AF/CF input in compatibility mode
- * on the project's host): OF = 0 after DAA/DAS/AAA/AAS, SF/ZF/PF of the result AL after
- * AAA/AAS, OF/AF/CF = 0 after AAM and those of the 8-bit addition AL + AH × imm8 after AAD.
- * QEMU 7.2 differs on the AAA/AAS/AAD ones (it keeps the old flags, or clears them).
+ * are #UD in long mode. Flags the manuals leave undefined are set as the hardware they were
+ * measured on sets them (every AL with AF/CF in, several AH, in compatibility mode on an Intel
+ * host; test/legacy-helpers.test.ts repeats the comparison on the host it runs on): OF = 0
+ * after DAA/DAS/AAA/AAS, SF/ZF/PF of the result AL after AAA/AAS, OF/AF/CF = 0 after AAM, and
+ * those of the 8-bit addition AL + AH × imm8 after AAD. QEMU 7.2 differs on the AAA/AAS/AAD
+ * ones (it keeps the old flags, or clears them).
  *
  * Helpers without `end` in the opcode table leave RIP alone (the caller advances it);
  * SYSENTER/SYSEXIT end their block and set RIP themselves.
@@ -30,6 +31,8 @@ import type { Helper } from '../cpu/helpers/index.js';
 import { RF, VM } from './interrupts.js';
 import { Msr } from './msr.js';
 import { Attr, cpl, desc, descAttr, descLimit, inLongMode, protectedMode, readDescriptor, segAt, setSegCache } from './segments.js';
+import { interceptInsn } from '../svm/intercept.js';
+import { ExitCode } from '../svm/vmcb.js';
 import { gp0, needProtected, readStack, setRip, setStackPointer, stackPointer, sys, wrapSp, writeStack } from './system.js';
 
 const TWO32 = 4294967296;
@@ -43,7 +46,8 @@ function szp8(v: number): number {
 
 /**
  * DAA (sign +1) and DAS (sign −1), SDM pseudo-code: ±6 when the low digit is above 9 or AF is
- * set, ±60h when the original AL is above 99h or CF is set; AF and CF say which happened.
+ * set (AF = 1, and CF = 1 if that carries or borrows out of AL), ±60h when the original AL is
+ * above 99h or CF is set (CF = 1). Only DAS can borrow without the second step following.
  */
 function decimalAdjust(sign: 1 | -1): Helper {
   return (cpu) => {
@@ -53,7 +57,7 @@ function decimalAdjust(sign: 1 | -1): Helper {
     let out = 0;
     if ((old & 0xf) > 9 || f & F.AF) {
       al += 6 * sign;
-      out |= F.AF;
+      out |= al & ~0xff ? F.AF | F.CF : F.AF;
     }
     if (old > 0x99 || f & F.CF) {
       al += 0x60 * sign;
@@ -105,9 +109,9 @@ const aad: Helper = (cpu, insn) => {
 
 /**
  * PUSHA/PUSHAD: AX/EAX, CX, DX, BX, the stack pointer as it was, BP, SI, DI, each at the
- * operand size, on the stack of the current width. The stores go from the lowest slot up, so a
- * fault (which can only be below the old stack top) happens before anything is written, and
- * the stack pointer moves last.
+ * operand size, on the stack of the current width. The stores go from the lowest slot up, so
+ * a stack that runs into an unmapped page below faults before anything is written; the stack
+ * pointer moves last.
  */
 const pusha: Helper = (cpu, insn) => {
   const size = insn.opSize;
@@ -306,12 +310,16 @@ const CR4_PCE = 0x100;
 /** PerfCtr0, the first of the four legacy counters RDPMC's ECX 0-3 select (APM Vol 2 §13.2). */
 const PERF_CTR0 = (Msr.PERF_CTL_FIRST + 4) | 0;
 
-/** RDPMC: outside CPL 0 only with CR4.PCE; EDX:EAX = the 48-bit counter, as RDMSR of its MSR reads it. */
-const rdpmc: Helper = (cpu) => {
+/**
+ * RDPMC: outside CPL 0 only with CR4.PCE; EDX:EAX = the 48-bit counter, as RDMSR of its MSR
+ * reads it. In an SVM guest both #GP checks come before the intercept (spec/svm.md §6.9).
+ */
+const rdpmc: Helper = (cpu, insn) => {
   const s = cpu.s;
   if (cpl(cpu) !== 0 && !(s[S.CR4] & CR4_PCE)) gp0();
   const n = s[2 * Reg.RCX] >>> 0;
   if (n > 3) gp0();
+  interceptInsn(cpu, ExitCode.RDPMC, insn);
   const lo = sys(cpu).readMsr(cpu, PERF_CTR0 + n);
   writeGpr(cpu, Reg.RAX, 4, false, lo);
   writeGpr(cpu, Reg.RDX, 4, false, cpu.hi & 0xffff);

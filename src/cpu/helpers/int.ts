@@ -14,7 +14,7 @@
  * string loops update RCX/RSI/RDI per completed element (or page-sized chunk), which is the
  * architectural state of an interrupted REP.
  */
-import type { Cpu } from '../cpu.js';
+import { type Cpu, stackBytes } from '../cpu.js';
 import { CpuException, Vec } from '../exceptions.js';
 import { CcOp, getRflags, oszapc, parity, setLazy, setOszapc, setRflags } from '../flags.js';
 import { PAGE_SIZE, Prot } from '../memory.js';
@@ -597,35 +597,57 @@ const popf: Helper = (cpu, insn) => {
 // ---------------------------------------------------------------------------------------
 // ENTER
 
+/** Register r at stack width w (2, 4 or 8 bytes). */
+function atStackWidth(cpu: Cpu, r: number, w: number): number {
+  return w === 8 ? regAddr(cpu, r) : w === 4 ? cpu.s[2 * r] >>> 0 : cpu.s[2 * r] & 0xffff;
+}
+
+/** Stack offset `off` wrapped to stack width w (64-bit stacks do not wrap here). */
+function wrapStack(off: number, w: number): number {
+  if (w === 8) return off;
+  const m = w === 4 ? TWO32 : 65536;
+  return ((off % m) + m) % m;
+}
+
+/** The linear address of stack offset `off`: 64-bit stacks are flat, narrower ones SS-relative. */
+function stackLinear(cpu: Cpu, off: number, w: number): number {
+  return w === 8 ? off : (segBase(cpu, Seg.SS) + wrapStack(off, w)) % TWO32;
+}
+
 /** Values ENTER pushes (saved frame pointers of outer levels), read before anything is written. */
 /**
  * ENTER imm16, imm8: push RBP, copy level-1 outer frame pointers from the old frame, push the
  * new frame pointer, set RBP, allocate imm16 bytes. The copies run in the hardware's order, one
  * read then one push at a time, so a copy that reads a slot this ENTER has just pushed (RBP ==
  * RSP) sees the pushed value. The stack area is probed for writing first and registers change
- * only at the end, so a fault leaves the instruction restartable.
+ * only at the end, so a fault leaves the instruction restartable. Outside 64-bit mode the
+ * stack's width is SS.B's, not the operand size's: SP/BP (or ESP/EBP) wrap at it, addresses
+ * are SS-relative, and RSP keeps its bits above the width.
  */
 const enter: Helper = (cpu, insn) => {
   const size = insn.opSize;
   const alloc = readOp(cpu, insn, 0) & 0xffff;
   const level = readOp(cpu, insn, 1) & 31;
   const s = cpu.s;
-  const rsp = regAddr(cpu, Reg.RSP);
-  const rbp = regAddr(cpu, Reg.RBP);
-  const frame = rsp - size;
+  const w = stackBytes(cpu.mode);
+  const rsp = atStackWidth(cpu, Reg.RSP, w);
+  const rbp = atStackWidth(cpu, Reg.RBP, w);
+  const frame = wrapStack(rsp - size, w);
   const pushes = level === 0 ? 1 : level + 1;
   const lowest = rsp - pushes * size;
-  cpu.mem.translate(lowest, Prot.WRITE);
-  cpu.mem.translate(rsp - 1, Prot.WRITE);
-  writeAt(cpu, frame, size, s[2 * Reg.RBP], s[2 * Reg.RBP + 1]);
+  cpu.mem.translate(stackLinear(cpu, lowest, w), Prot.WRITE);
+  cpu.mem.translate(stackLinear(cpu, rsp - 1, w), Prot.WRITE);
+  writeAt(cpu, stackLinear(cpu, frame, w), size, s[2 * Reg.RBP], s[2 * Reg.RBP + 1]);
   for (let i = 1; i < level; i++) {
-    const lo = readAt(cpu, rbp - i * size, size);
-    writeAt(cpu, frame - i * size, size, lo, cpu.hi);
+    const lo = readAt(cpu, stackLinear(cpu, rbp - i * size, w), size);
+    writeAt(cpu, stackLinear(cpu, frame - i * size, w), size, lo, cpu.hi);
   }
-  if (level > 0) writeAt(cpu, lowest, size, frame | 0, Math.floor(frame / TWO32) | 0);
+  if (level > 0) writeAt(cpu, stackLinear(cpu, lowest, w), size, frame | 0, Math.floor(frame / TWO32) | 0);
   if (size === 2) writeGpr(cpu, Reg.RBP, 2, false, frame);
   else setReg64(cpu, Reg.RBP, frame);
-  setReg64(cpu, Reg.RSP, lowest - alloc);
+  const sp = wrapStack(lowest - alloc, w);
+  if (w === 8) setReg64(cpu, Reg.RSP, sp);
+  else writeGpr(cpu, Reg.RSP, w, false, sp);
 };
 
 // ---------------------------------------------------------------------------------------
