@@ -127,8 +127,9 @@ export class IrBuilder {
   imulovf(size: number, a: number, b: number): number {
     return this.emit(Op.IMULOVF, { size, a, b }, Ty.I32);
   }
-  helper(): void {
-    this.emit(Op.HELPER, { k: this.gi });
+  /** `addr`: the memory operand's address, for back ends that run the instruction inline (else -1). */
+  helper(addr = -1): void {
+    this.emit(Op.HELPER, { k: this.gi, a: addr });
   }
   jump(target: number): void {
     this.emit(Op.JUMP, { imm: target });

@@ -469,7 +469,8 @@ export function liftBlock(fetch: FetchByte, addr: number, maxInsns = MAX_BLOCK_I
     const lower = system || guestPause ? undefined : LOWERINGS[insn.mnem];
     if (lower) lower(l, insn);
     else if (system && HELPERS[insn.mnem]) systemEnd(l);
-    else if (HELPERS[insn.mnem]) l.b.helper();
+    // SSE helpers get their memory operand's address: the JIT runs the common ones inline.
+    else if (HELPERS[insn.mnem]) l.b.helper(insn.mnem in SSE_HELPERS && insn.ops.some((o) => o.kind === OpKind.Mem) ? l.addr() : -1);
     else {
       blk.error = new Unimplemented(`instruction '${insn.mnem}' is not implemented (0x${insn.addr.toString(16)}: ${[...insn.bytes].map((x) => x.toString(16).padStart(2, '0')).join(' ')})`);
       l.b.raise(-1, -1, pc);

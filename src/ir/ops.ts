@@ -59,7 +59,11 @@ export const enum Op {
   MUL,
   /** dst:I32 = 1 when the signed product a*b at `size` does not fit `size` (IMUL's CF/OF). */
   IMULOVF,
-  /** Run the interpreter helper of guest instruction `k` (state written back first, reloaded after). May fault. */
+  /**
+   * Run the interpreter helper of guest instruction `k` (state written back first, reloaded
+   * after). May fault. `a` may hold its memory operand's address for a back end that lowers the
+   * instruction inline (jit/vector.ts); the interpreter ignores it.
+   */
   HELPER,
   /** End of block: continue at the constant address imm (a direct, chainable exit `k`). */
   JUMP,

@@ -27,6 +27,7 @@ import type { JitRuntime } from './runtime.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 import { SSE_HELPERS } from '../cpu/helpers/sse.js';
 import { X87_HELPERS } from '../cpu/helpers/x87.js';
+import { inlineVector } from './vector.js';
 
 export type BlockFn = () => number;
 
@@ -375,8 +376,14 @@ class Emitter {
         return this.emit(stmts`${t(d)} = imulOverflow32(${t(i.a)} << ${sh} >> ${sh}, ${t(i.b)} << ${sh} >> ${sh}, ${i.size});`);
       }
       case Op.HELPER: {
-        this.setIp(i.gi);
         const insn = this.blk.insns[i.k];
+        const inline = inlineVector(insn, i.a >= 0 ? t(i.a) : null);
+        if (inline) {
+          // Touches only XMM lanes in the state (and memory): registers and flags stay in locals.
+          if (i.a >= 0) this.setIp(i.gi);
+          return this.emit(inline);
+        }
+        this.setIp(i.gi);
         this.emit(this.writebackRegs());
         this.dirtyNow.clear();
         this.emit(this.flushFlags());

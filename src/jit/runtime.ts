@@ -30,6 +30,20 @@ export class JitRuntime {
     this.mem = cpu.mem;
   }
 
+  /** High half of the last mulU32. */
+  hi = 0;
+
+  /** Unsigned 32x32 -> 64-bit product (PMULUDQ inline): the low half, the high half in `hi`. */
+  mulU32(a: number, b: number): number {
+    a >>>= 0;
+    b >>>= 0;
+    const a0 = a & 0xffff, a1 = a >>> 16, b0 = b & 0xffff, b1 = b >>> 16;
+    const mid = a1 * b0 + a0 * b1; // < 2^33: exact
+    const lo = a0 * b0 + (mid % 65536) * 65536; // < 2^49: exact
+    this.hi = (a1 * b1 + Math.floor(mid / 65536) + Math.floor(lo / 4294967296)) | 0;
+    return lo | 0;
+  }
+
   /** Condition cc from a lazy-flags record held in a block's locals (the unfused slow path). */
   condOf(cc: number, opsz: number, dl: number, dh: number, sl: number, sh: number, s2: number): number {
     return condFromFlags(cc, computeFlags(opsz >>> 2, opsz & 3, dl, dh, sl, sh, s2)) ? 1 : 0;
