@@ -145,14 +145,15 @@ export function cpuidMachine(cpu: Cpu, apicId: number): void {
   } else if (leaf === EXT) s[0] = SVM_LEAF;
   else if (leaf === EXT + 1) s[2] |= SVM;
   else if (leaf === SVM_LEAF) {
-    // Fn8000_000A (spec/svm.md §2.1): revision 1, 8 ASIDs, NRIPS, VmcbClean, SVME_ADDR_CHK.
-    (s[0] = 1), (s[6] = 8), (s[2] = 0), (s[4] = NRIPS | VMCB_CLEAN | SVME_ADDR_CHK);
+    // Fn8000_000A (spec/svm.md §2.1): revision 1, 8 ASIDs, NP, NRIPS, VmcbClean, SVME_ADDR_CHK.
+    (s[0] = 1), (s[6] = 8), (s[2] = 0), (s[4] = NP | NRIPS | VMCB_CLEAN | SVME_ADDR_CHK);
   }
 }
 
 /** The machine reports extended leaves up to the SVM leaf. */
 const SVM_LEAF = EXT + 0xa;
 const SVM = 1 << 2;
+const NP = 1 << 0;
 const NRIPS = 1 << 3;
 const VMCB_CLEAN = 1 << 5;
 const SVME_ADDR_CHK = 1 << 28;

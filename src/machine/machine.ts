@@ -24,7 +24,7 @@ import { IoBus, MmioBus, type Clock } from './bus.js';
 import { deliver, EventKind, hasErrorCode, isDoubleFault, RF } from './interrupts.js';
 import { MachineMemory } from './mmu.js';
 import { MsrFile } from './msr.js';
-import { computeMode, setSegCache } from './segments.js';
+import { computeMode, CR0_AM, setSegCache } from './segments.js';
 import { SoftwareInterrupt } from './system.js';
 import { VmExit } from '../svm/intercept.js';
 import { Svm } from '../svm/svm.js';
@@ -166,6 +166,7 @@ export class Vcpu {
         return was;
       },
       log: opts.debug.has('svm') ? (line) => opts.log(`${line} (cpu ${index})`) : null,
+      msrs: this.msrs,
     });
     this.cpu.svm = this.svm;
     this.msrs.svm = this.svm;
@@ -252,7 +253,7 @@ export class Vcpu {
   /** Perform a #VMEXIT (two-phase exits: the helper or event recorded it, this switches worlds). */
   worldSwitch(e: VmExit): void {
     const m = this.machine;
-    if (m.opts.debug.has('svm')) m.opts.log(`svm: cpu ${this.index} #VMEXIT 0x${(e.exitCode >>> 0).toString(16)} info1 0x${(e.info1 >>> 0).toString(16)} info2 0x${e.info2.toString(16)} rip 0x${this.cpu.st.rip.toString(16)}`);
+    if (m.opts.debug.has('svm')) m.opts.log(`svm: cpu ${this.index} #VMEXIT 0x${(e.exitCode >>> 0).toString(16)} info1 0x${e.info1.toString(16)} info2 0x${e.info2.toString(16)} rip 0x${this.cpu.st.rip.toString(16)}`);
     this.svm.vmexit(e.exitCode, e.info1, e.info2, e.nrip);
     this.state = RunState.RUNNING;
     // Host RFLAGS.TF at VMRUN: the single-step trap lands in L1 after the #VMEXIT (§5.6 step 7).
@@ -368,7 +369,8 @@ export class Vcpu {
     }
     const dev = this.devices;
     const intr = dev !== null && svm.interruptsEnabled() && dev.interruptPending();
-    if (intr && svm.guest && svm.intercepted(ExitCode.INTR)) return this.worldSwitch(new VmExit(ExitCode.INTR));
+    // Like KVM, the interrupt shadow (after STI, MOV SS) holds even an intercepted INTR back.
+    if (intr && !this.shadow && svm.guest && svm.intercepted(ExitCode.INTR)) return this.worldSwitch(new VmExit(ExitCode.INTR));
     if (intr && !this.shadow && s[S.FLAGS] & F.IF) {
       this.state = RunState.RUNNING;
       const vector = dev!.acknowledge();
@@ -379,6 +381,12 @@ export class Vcpu {
     }
     if (svm.guest && this.virtualInterrupt()) return;
     if (this.state !== RunState.RUNNING) return;
+    // Alignment checking (CPL 3, CR0.AM, RFLAGS.AC) runs every access through the MMU's slow path.
+    const ac = s[S.CPL] === 3 && (s[S.CR0] & CR0_AM) !== 0 && (s[S.FLAGS] & F.AC) !== 0;
+    if (ac !== this.mem.alignCheck) {
+      this.mem.alignCheck = ac;
+      this.mem.flushTlb();
+    }
     this.engine.yieldAt = cpu.st.icount + slice;
     try {
       if ((s[S.DR7] & 0xff) !== 0 || s[S.FLAGS] & (F.TF | RF)) this.debugStep();
@@ -511,6 +519,12 @@ export class Vcpu {
     } catch (e) {
       if (!(e instanceof CpuException)) throw e;
       cpu.st.rip = faultRip;
+      if (e instanceof VmExit) {
+        // A nested page fault while delivering an event: the event goes to EXITINTINFO (§7.5, §6.7).
+        this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
+        this.svm.deliveringError = Math.max(0, errorCode);
+        return this.worldSwitch(e);
+      }
       if (vector === Vec.DF) {
         if (this.svm.guest && this.svm.intercepted(ExitCode.SHUTDOWN)) return this.worldSwitch(new VmExit(ExitCode.SHUTDOWN));
         this.machine.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.machine.lastUnimplemented ? `; last unimplemented instruction: ${this.machine.lastUnimplemented}` : ''}`);

@@ -8,6 +8,10 @@
  * for CPL 0 or CPL 3 before an entry is made), so a CPL change flushes the TLB; a read entry
  * needs read rights, a write entry write rights and a dirty page (so the first write still
  * walks and sets D). MMIO pages are never cached, so every device access takes this path.
+ *
+ * An SVM guest with nested paging (spec/svm.md §7) walks two levels; the TLB then caches the
+ * combined linear → host-physical translation, whose rights reflect both levels, and is
+ * flushed whenever nested paging is switched on or off.
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
@@ -15,13 +19,16 @@ import { Memory, PAGE_SIZE, Prot, TLB_MASK } from '../cpu/memory.js';
 import { S } from '../cpu/state.js';
 import type { AccessSize, MmioBus } from './bus.js';
 import { Access, loadPdptes, type PagingContext, PagingMode, pagingMode, translationServes, walk, WalkResult } from './paging.js';
+import { NestedPaging, type NestedPagingSetup } from '../svm/npt.js';
 import { EFER_LMA } from './segments.js';
 
 const TWO32 = 4294967296;
 
 export class MachineMemory extends Memory {
   cpu: Cpu | null = null;
-  readonly ctx: PagingContext = { cr0: 0, cr3: 0, cr4: 0, efer: 0, ac: false, pdptes: new Uint32Array(8) };
+  readonly ctx: PagingContext = { cr0: 0, cr3: 0, cr4: 0, efer: 0, ac: false, pdptes: new Uint32Array(8), nested: null };
+  /** This CPU's nested tables, in ctx.nested while an SVM guest runs with nested paging. */
+  private readonly npt = new NestedPaging();
   private readonly result = new WalkResult();
   /** CPL the TLB was filled for. */
   private tlbCpl = 0;
@@ -37,7 +44,8 @@ export class MachineMemory extends Memory {
   }
 
   /**
-   * Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers. The TLB is
+   * Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers (except
+   * under nested paging, where the walk reads them from guest memory when it needs them). The TLB is
    * flushed unless `keepIfSame` and nothing that translation depends on changed — an SVM world
    * switch between L1 and an L2 that shares its page tables keeps its translations (flushing is
    * allowed, never required, there: spec/svm.md §3.9).
@@ -51,7 +59,17 @@ export class MachineMemory extends Memory {
     c.cr3 = cr3;
     c.cr4 = s[S.CR4];
     c.efer = s[S.EFER];
-    if (pagingMode(c) === PagingMode.PAE) loadPdptes(this.dv, c.cr3, c.pdptes);
+    if (pagingMode(c) === PagingMode.PAE && !c.nested) loadPdptes(this.dv, c.cr3, c.pdptes);
+    this.flushTlb();
+  }
+
+  /**
+   * Nested paging on for the guest VMRUN enters (N_CR3 and L1's CR0/CR4/EFER at VMRUN), or
+   * off (null) at #VMEXIT. Call it before syncPaging loads the new level's paging registers,
+   * which then knows whether PDPTE registers apply. Flushes the TLB.
+   */
+  setNestedPaging(setup: NestedPagingSetup | null): void {
+    this.ctx.nested = setup ? this.npt.load(setup) : null;
     this.flushTlb();
   }
 
@@ -63,8 +81,12 @@ export class MachineMemory extends Memory {
   /** DR6.Bn bits of the watched breakpoints the current instruction hit. */
   watchHits = 0;
 
+  /** #AC checking is on (CPL 3, CR0.AM, RFLAGS.AC): no TLB fills, every access checked here. */
+  alignCheck = false;
+
   override translate(va: number, access: number, size = 1): number {
     const cpu = this.cpu!;
+    if (this.alignCheck && size > 1 && !(access & Prot.EXEC) && va % size !== 0) throw new CpuException(Vec.AC, 0);
     const level = cpu.s[S.CPL];
     if (level !== this.tlbCpl) {
       this.tlbCpl = level;
@@ -77,10 +99,8 @@ export class MachineMemory extends Memory {
     const r = this.result;
     walk(this.dv, this.ctx, va, acc, r);
     const phys = r.phys;
-    if (this.watch) {
-      this.noteWatched(this.watch, va, access, size);
-      return phys;
-    }
+    if (this.watch) this.noteWatched(this.watch, va, access, size);
+    if (this.watch || this.alignCheck) return phys;
     if (phys >= this.ramEnd) return phys;
     const vpn = Math.floor(va / PAGE_SIZE);
     const i = vpn & TLB_MASK;

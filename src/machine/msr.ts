@@ -10,6 +10,7 @@ import type { Cpu } from '../cpu/cpu.js';
 import { CpuException, Vec } from '../cpu/exceptions.js';
 import { S, SegField, SegReg } from '../cpu/state.js';
 import { EFER_LMA, EFER_LME, EFER_NXE, EFER_SCE, EFER_SVME, segAt } from './segments.js';
+import { validPat } from '../svm/npt.js';
 
 export const enum Msr {
   TSC = 0x10,
@@ -78,15 +79,6 @@ function isCanonical(lo: number, hi: number): boolean {
   return top === 0 || top === -1;
 }
 
-/** Each PAT entry must be a valid memory type (0, 1, 4, 5, 6, 7). */
-function validPat(lo: number, hi: number): boolean {
-  for (const w of [lo, hi]) for (let i = 0; i < 4; i++) {
-    const t = (w >>> (8 * i)) & 0xff;
-    if (t === 2 || t === 3 || t > 7) return false;
-  }
-  return true;
-}
-
 /** What the local APIC contributes (x2APIC MSRs, APIC_BASE, TSC deadline). */
 export interface ApicMsrs {
   owns(msr: number): boolean;
@@ -123,6 +115,10 @@ export class MsrFile {
     for (let m = Msr.MTRR_FIX4K_FIRST; m <= Msr.MTRR_FIX4K_LAST; m++) this.plain.set(m, [0, 0]);
     for (let m = Msr.PERF_CTL_FIRST; m <= Msr.PERF_CTR_LAST; m++) this.plain.set(m, [0, 0]);
   }
+
+  /** AMD's last-branch/last-exception MSRs (0x1DB-0x1DE): read-only, zero while DEBUGCTL.LBR is not modelled. */
+  private static readonly LBR_FIRST = 0x1db;
+  private static readonly LBR_LAST = 0x1de;
 
   /** RDMSR: low half returned, high half in cpu.hi. */
   read(cpu: Cpu, msr: number): number {
@@ -164,6 +160,7 @@ export class MsrFile {
       cpu.hi = p[1];
       return p[0];
     }
+    if (msr >= MsrFile.LBR_FIRST && msr <= MsrFile.LBR_LAST) return 0;
     if (this.apic?.owns(msr)) {
       const a = this.apic.readMsr(msr);
       if (!a) gp();
@@ -228,6 +225,11 @@ export class MsrFile {
         break;
       case Msr.MTRRCAP:
         gp(); // read-only
+      case Msr.DEBUGCTL:
+        // Branch recording (LBR, BTF) is not implemented: those bits do not stick, which is how
+        // software tells (the LBR MSRs then read as zero).
+        lo &= ~3;
+        break;
     }
     if (this.plain.has(msr)) {
       this.plain.set(msr, [lo, hi]);

@@ -487,7 +487,7 @@ function finishNested(ram: DataView, n: NestedContext, vaLo: number, access: num
 
 /** Paging off under nested paging: the address is guest-physical, and only the nested walk applies. */
 function finishUnpagedNested(ram: DataView, n: NestedContext, gpa: number, access: number, out: WalkResult): void {
-  visitedCount = 0;
+  visitedCount = 0; // no guest path to set aside
   out.phys = nestedTranslate(ram, n, gpa, nestedAccess(access), Stage.FINAL);
   out.pageBase = nestedOut.pageBase;
   out.pageSize = nestedOut.pageSize;

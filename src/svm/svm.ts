@@ -18,6 +18,8 @@ import type { MachineMemory } from '../machine/mmu.js';
 import { CR0_PE, CR0_PG, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSegCache } from '../machine/segments.js';
 import { EventInj, ExitCode, INJECTABLE_EXCEPTIONS, IntCtl, Vmcb, VmcbSeg } from './vmcb.js';
 import { loadPdptes } from '../machine/paging.js';
+import type { MsrFile } from '../machine/msr.js';
+import { MiscCtl, nestedPagingConsistent } from './npt.js';
 
 const TWO32 = 4294967296;
 const MAXPHYADDR = 48;
@@ -43,6 +45,8 @@ export interface SvmMachine {
   setShadow(on: boolean): boolean;
   /** `-d svm` logging (null when off). */
   log: ((line: string) => void) | null;
+  /** The CPU's MSRs (PAT is switched with nested paging, §7.6). */
+  msrs: MsrFile;
 }
 
 export class Svm implements SvmHooks {
@@ -72,7 +76,12 @@ export class Svm implements SvmHooks {
   private readonly hostSaved = new Int32Array(HOST_SLOTS.length);
   private readonly pdpteScratch = new Uint32Array(8);
   /** Whether nested paging is offered (CPUID NP); NP_ENABLE is ignored otherwise (§5.2 step 8). */
-  npAvailable = false;
+  npAvailable = true;
+  /** Nested paging is on for the current guest (§7). */
+  private np = false;
+  /** L1's PAT while the guest runs on G_PAT (§7.6). */
+  private hostPatLo = 0;
+  private hostPatHi = 0;
   private hostRflags = 0;
   private hostRip = 0;
   /** A single-step trap owed to L1 after the #VMEXIT (host RFLAGS.TF at VMRUN). */
@@ -206,6 +215,14 @@ export class Svm implements SvmHooks {
     this.injectError = v(Vmcb.EVENTINJ_ERR);
     this.injectNrip = v64(Vmcb.NRIP);
     this.vmcbPa = vmcbPa;
+    // Nested paging takes L1's paging mode as its format (§7.2): set up while L1's registers are live.
+    this.np = (v(Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
+    if (this.np) {
+      this.machine.mem.setNestedPaging({ nCr3: v64(Vmcb.N_CR3), cr0: s[S.CR0], cr4: s[S.CR4], efer: s[S.EFER] });
+      this.hostPatLo = this.machine.msrs.read(cpu, 0x277);
+      this.hostPatHi = cpu.hi;
+      this.machine.msrs.write(cpu, 0x277, v(Vmcb.G_PAT), v(Vmcb.G_PAT + 4), () => {}); // valid by C19
+    }
     // Guest state (§5.2 step 11): EFER, then CR0, CR4, CR3; segments; RFLAGS/RIP/RSP/RAX.
     for (const [seg, off] of [[SegReg.ES, Vmcb.ES], [SegReg.CS, Vmcb.CS], [SegReg.SS, Vmcb.SS], [SegReg.DS, Vmcb.DS]] as const) this.loadSeg(seg, vmcbPa + off);
     this.loadTable(S.GDTR_BASE_LO, S.GDTR_LIMIT, vmcbPa + Vmcb.GDTR);
@@ -237,7 +254,7 @@ export class Svm implements SvmHooks {
     this.gif = true;
   }
 
-  /** The §5.3 checks that apply to what svmjit implements (no NP, no vNMI, no TSC ratio yet). */
+  /** The §5.3 checks that apply to what svmjit implements (no vNMI, TSC ratio or VGIF: their checks cannot apply). */
   private consistent(pa: number): boolean {
     const v = (off: number) => this.r32(pa + off);
     const efer = v(Vmcb.EFER);
@@ -266,7 +283,8 @@ export class Svm implements SvmHooks {
     if (v(Vmcb.INTERCEPT_MISC1) & (1 << 28) && msrpm + 0x2000 > this.machine.mem.ramEnd) return false;
     // C21: without NP, a legacy-PAE guest's PDPTEs are loaded now, and a present one with a
     // reserved bit fails VMRUN.
-    const np = (v(Vmcb.MISC_CTL) & 1) !== 0 && this.npAvailable;
+    const np = (v(Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
+    if (np && !nestedPagingConsistent(v(Vmcb.N_CR3), v(Vmcb.N_CR3 + 4), this.cpu.s[S.CR0], v(Vmcb.G_PAT), v(Vmcb.G_PAT + 4))) return false; // C17-C19
     if (!np && cr0 & CR0_PG && cr4 & 0x20 && !(efer & EFER_LME)) {
       const cr3 = (v(Vmcb.CR3 + 4) >>> 0) * TWO32 + (v(Vmcb.CR3) >>> 0);
       if (!loadPdptes(this.machine.mem.dv, cr3, this.pdpteScratch)) return false;
@@ -368,7 +386,19 @@ export class Svm implements SvmHooks {
     s[S.DR7] = 0x400;
     setRflags(cpu, this.hostRflags & ~(RF | (1 << 17)));
     setRip(cpu, this.hostRip);
+    if (this.np) {
+      // G_PAT back to vmcb12 as two halves (a PAT value does not fit a double exactly).
+      this.w32(pa + Vmcb.G_PAT, this.machine.msrs.read(cpu, 0x277));
+      this.w32(pa + Vmcb.G_PAT + 4, cpu.hi);
+      this.leaveNestedPaging();
+    }
     this.machine.systemChanged();
+  }
+
+  private leaveNestedPaging(): void {
+    this.machine.msrs.write(this.cpu, 0x277, this.hostPatLo, this.hostPatHi, () => {});
+    this.machine.mem.setNestedPaging(null);
+    this.np = false;
   }
 
   private count(code: number): void {
@@ -377,6 +407,7 @@ export class Svm implements SvmHooks {
 
   /** INIT taken in guest mode: the CPU resets and guest mode is abandoned without writing vmcb12 (§6.2). */
   abandonGuest(): void {
+    if (this.np) this.leaveNestedPaging();
     this.guest = false;
     this.gif = true;
     this.injectEvent = 0;
