@@ -14,7 +14,8 @@ import { CpuException, Vec } from '../cpu/exceptions.js';
 import { getRflags, setRflags } from '../cpu/flags.js';
 import { effAddr, readOp, writeOp } from '../cpu/operands.js';
 import { F, S, SegField, SegReg } from '../cpu/state.js';
-import { type Insn, OpKind } from '../frontend/insn.js';
+import { type Insn, OpKind, Seg } from '../frontend/insn.js';
+import { addToReg, stringLinear, stringPtr } from '../cpu/helpers/int.js';
 import type { Helper } from '../cpu/helpers/index.js';
 import { deliver, EventKind, IOPL_SHIFT, NT, RF, VM } from './interrupts.js';
 import { interceptInsn, VmExit } from '../svm/intercept.js';
@@ -221,6 +222,10 @@ const movSystem: Helper = (cpu, insn) => {
  */
 function interceptCrDr(cpu: Cpu, insn: Insn, src: { kind: OpKind; reg: number }, dst: { kind: OpKind; reg: number }, wide: boolean): void {
   if (src.kind === OpKind.Cr) return interceptInsn(cpu, ExitCode.READ_CR0 + src.reg, insn);
+  // DR4/DR5 under CR4.DE (#UD) and a DR6/DR7 write with bits 63:32 set (#GP) beat the intercept (§6.9).
+  const dr = src.kind === OpKind.Dr ? src.reg : dst.kind === OpKind.Dr ? dst.reg : -1;
+  if ((dr === 4 || dr === 5) && cpu.s[S.CR4] & 8) throw new CpuException(Vec.UD);
+  if (dst.kind === OpKind.Dr && dr >= 6 && wide && cpu.s[2 * src.reg + 1] !== 0) gp0();
   if (src.kind === OpKind.Dr) return interceptInsn(cpu, ExitCode.READ_DR0 + src.reg, insn);
   if (dst.kind === OpKind.Dr) return interceptInsn(cpu, ExitCode.WRITE_DR0 + dst.reg, insn);
   interceptInsn(cpu, ExitCode.WRITE_CR0 + dst.reg, insn);
@@ -672,6 +677,49 @@ const outPort: Helper = (cpu, insn) => {
 
 // ---- MSRs, SYSCALL/SYSRET, SWAPGS ----
 
+/**
+ * INS/OUTS with REP: port DX, memory at ES:rDI (INS) or seg:rSI (OUTS, overridable), rCX
+ * counting, DF choosing the direction. Each element completes (pointer and count updated)
+ * before the next starts, so a fault part-way leaves a restartable state as hardware does.
+ */
+function stringIo(input: boolean): Helper {
+  return (cpu, insn) => {
+    const size = (input ? insn.ops[0].size : insn.ops[1].size) as 1 | 2 | 4;
+    const port = cpu.s[2 * 2] & 0xffff;
+    checkIo(cpu, port, size);
+    interceptIo(cpu, insn, port, size, input);
+    const as = insn.addrSize;
+    const step = cpu.s[S.FLAGS] & F.DF ? -size : size;
+    let remaining = insn.rep ? stringPtr(cpu, 1, as === 8 ? 4 : as) + (as === 8 ? cpu.s[3] * TWO32 : 0) : 1;
+    const dstSeg = is64BitCode(cpu.mode) ? Seg.NONE : Seg.ES;
+    while (remaining > 0) {
+      if (input) {
+        const at = stringLinear(cpu, insn, dstSeg, stringPtr(cpu, 7, as));
+        cpu.mem.translate(at, 2, size); // the store must be possible before the port is read
+        const v = sys(cpu).portIn(port, size);
+        if (size === 1) cpu.mem.write8(at, v);
+        else if (size === 2) cpu.mem.write16(at, v);
+        else cpu.mem.write32(at, v);
+        addToReg(cpu, 7, step, as);
+      } else {
+        const at = stringLinear(cpu, insn, insn.seg, stringPtr(cpu, 6, as));
+        const v = size === 1 ? cpu.mem.read8(at) : size === 2 ? cpu.mem.read16(at) : cpu.mem.read32(at);
+        sys(cpu).portOut(port, size, v);
+        addToReg(cpu, 6, step, as);
+      }
+      remaining--;
+      if (insn.rep) addToReg(cpu, 1, -1, as);
+    }
+    next(cpu, insn);
+  };
+}
+
+/** RSM outside SMM (svmjit has no SMM): #UD, after its intercept (§6.1 step 5, KUT `rsm`). */
+const rsm: Helper = (cpu, insn) => {
+  interceptInsn(cpu, ExitCode.RSM, insn);
+  throw new CpuException(Vec.UD);
+};
+
 /** IOIO through the IOPM, with EXITINFO1 as spec §4.3 packs it and EXITINFO2 = the next RIP. */
 function interceptIo(cpu: Cpu, insn: Insn, port: number, size: number, input: boolean): void {
   const svm = cpu.svm;
@@ -780,7 +828,7 @@ export const SYSTEM_HELPERS: Record<string, Helper> = {
   jmpf: farTransfer(false), callf: farTransfer(true), retf, iret,
   int: intN, int3, int1, into, cli, sti, hlt,
   in: inPort, out: outPort, rdmsr, wrmsr, syscall, sysret, swapgs,
-  movcr: movSystem, movdr: movSystem, pause,
+  movcr: movSystem, movdr: movSystem, pause, rsm, ins: stringIo(true), outs: stringIo(false),
   lss: loadFarPointer(SegReg.SS), lfs: loadFarPointer(SegReg.FS), lgs: loadFarPointer(SegReg.GS),
   les: loadFarPointer(SegReg.ES), lds: loadFarPointer(SegReg.DS),
 };

@@ -68,7 +68,7 @@ function setReg64(cpu: Cpu, r: number, v: number): void {
 }
 
 /** Add a small delta to register r as a pointer or count of the given address size (4 zero-extends). */
-function addToReg(cpu: Cpu, r: number, delta: number, addrSize: number): void {
+export function addToReg(cpu: Cpu, r: number, delta: number, addrSize: number): void {
   const s = cpu.s;
   if (addrSize === 2) {
     s[2 * r] = (s[2 * r] & ~0xffff) | ((s[2 * r] + delta) & 0xffff);
@@ -712,12 +712,12 @@ const enum Str {
 }
 
 /** Offset held by string pointer register r at the address size (16/32-bit sizes zero-extend). */
-function stringPtr(cpu: Cpu, r: number, addrSize: number): number {
+export function stringPtr(cpu: Cpu, r: number, addrSize: number): number {
   return addrSize === 4 ? cpu.s[2 * r] >>> 0 : addrSize === 2 ? cpu.s[2 * r] & 0xffff : regAddr(cpu, r);
 }
 
 /** Linear address of a string element: segment base plus offset, wrapped at 4 GiB outside 64-bit mode. */
-function stringLinear(cpu: Cpu, insn: Insn, seg: number, offset: number): number {
+export function stringLinear(cpu: Cpu, insn: Insn, seg: number, offset: number): number {
   const lin = segBase(cpu, seg) + offset;
   return insn.mode === 64 ? lin : lin % TWO32;
 }
