@@ -15,7 +15,7 @@
  *                    31:24 initial APIC ID = 0
  *            ECX     13 CX16 (CMPXCHG16B), 23 POPCNT — and no SSE3, SSSE3, SSE4.x, AVX, FMA,
  *                    MOVBE, AES, XSAVE or OSXSAVE, none of which is implemented
- *            EDX     0 FPU, 3 PSE, 4 TSC, 5 MSR, 6 PAE, 8 CX8, 9 APIC, 13 PGE, 15 CMOV, 16 PAT,
+ *            EDX     0 FPU, 2 DE, 3 PSE, 4 TSC, 5 MSR, 6 PAE, 8 CX8, 9 APIC, 13 PGE, 15 CMOV, 16 PAT,
  *                    24 FXSR, 25 SSE, 26 SSE2 (the paging bits describe the machine and cost a
  *                    user program nothing); MMX (23) is clear: no MMX instructions exist here
  *   leaf 7           all zero: no BMI, AVX2, ERMS, FSGSBASE, … (subleaf count 0)
@@ -47,6 +47,8 @@ const enum Leaf1Ecx {
 
 const enum Leaf1Edx {
   FPU = 1 << 0,
+  /** Debugging extensions: CR4.DE (DR4/DR5 no longer alias DR6/DR7; I/O breakpoints). */
+  DE = 1 << 2,
   PSE = 1 << 3,
   TSC = 1 << 4,
   MSR = 1 << 5,
@@ -80,7 +82,7 @@ const enum ExtEdx {
 const LEAF1_EBX = (8 << 8) | (1 << 16);
 const LEAF1_ECX = Leaf1Ecx.CX16 | Leaf1Ecx.POPCNT;
 const LEAF1_EDX =
-  Leaf1Edx.FPU | Leaf1Edx.PSE | Leaf1Edx.TSC | Leaf1Edx.MSR | Leaf1Edx.PAE | Leaf1Edx.CX8 | Leaf1Edx.APIC | Leaf1Edx.PGE |
+  Leaf1Edx.FPU | Leaf1Edx.DE | Leaf1Edx.PSE | Leaf1Edx.TSC | Leaf1Edx.MSR | Leaf1Edx.PAE | Leaf1Edx.CX8 | Leaf1Edx.APIC | Leaf1Edx.PGE |
   Leaf1Edx.CMOV | Leaf1Edx.PAT | Leaf1Edx.FXSR | Leaf1Edx.SSE | Leaf1Edx.SSE2;
 
 /** The brand string as the twelve dwords of leaves 0x80000002-4 (EAX, EBX, ECX, EDX each). */

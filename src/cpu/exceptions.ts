@@ -69,3 +69,15 @@ export class Unimplemented extends CpuException {
     super(Vec.UD);
   }
 }
+
+/**
+ * A long REP string instruction pausing part-way, its registers already updated to the point
+ * reached (as when an interrupt arrives in the middle of one): the engine returns to its caller,
+ * which looks at timers, interrupts and --max-insns, then executes the instruction again to
+ * continue. Not an architectural event: nothing is delivered.
+ */
+export class RepPause extends CpuException {
+  constructor() {
+    super(-1);
+  }
+}

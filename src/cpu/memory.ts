@@ -224,9 +224,10 @@ export class Memory {
     return this.translate(va, Prot.EXEC);
   }
 
-  /** One byte of code at linear va, for the decoder. */
+  /** One byte of code at linear va, for the decoder (code outside RAM reads like data there). */
   fetchByte(va: number): number {
-    return this.u8[this.translateFetch(va)];
+    const p = this.translateFetch(va);
+    return p < this.ramEnd ? this.u8[p] : this.mmioRead(p, 1) & 0xff;
   }
 
   // ---- code tracking ----

@@ -23,8 +23,10 @@ export const IOPL_SHIFT = 12;
 export const enum EventKind {
   /** A fault or trap raised by an instruction (or by delivery itself). */
   EXCEPTION,
-  /** INT n, INT3, INTO: gate DPL is checked against CPL; RIP points after the instruction. */
+  /** INT n: gate DPL is checked against CPL; RIP points after the instruction. */
   SOFTWARE,
+  /** INT3 and INTO: like INT n for the gate, but the event is an exception (#BP, #OF). */
+  SOFT_EXCEPTION,
   /** INT1 (ICEBP): like an exception for the DPL rule, pushed RIP after the instruction. */
   ICEBP,
   /** An interrupt from the APIC/PIC, or NMI. */
@@ -66,7 +68,7 @@ export function deliver(cpu: Cpu, vector: number, errorCode: number, kind: Event
   const interruptGate = (type & 7) === 6;
   const valid = long ? type === 0xe || type === 0xf : type === 0xe || type === 0xf || type === 0x6 || type === 0x7;
   if (!valid) throw new CpuException(Vec.GP, idtErr);
-  if ((kind === EventKind.SOFTWARE) && gateDpl < cpl(cpu)) throw new CpuException(Vec.GP, vector * 8 + 2);
+  if ((kind === EventKind.SOFTWARE || kind === EventKind.SOFT_EXCEPTION) && gateDpl < cpl(cpu)) throw new CpuException(Vec.GP, vector * 8 + 2);
   if (!present) throw new CpuException(Vec.NP, idtErr);
   const sel = lo >>> 16;
   let offset = ((lo & 0xffff) | (hi & 0xffff0000)) >>> 0;

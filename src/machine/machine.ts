@@ -17,7 +17,7 @@
  */
 import { Cpu, CpuMode, is64BitCode } from '../cpu/cpu.js';
 import { cpuidMachine } from '../cpu/cpuid.js';
-import { CpuException, Unimplemented, Vec } from '../cpu/exceptions.js';
+import { CpuException, RepPause, Unimplemented, Vec } from '../cpu/exceptions.js';
 import { F, S, SegReg } from '../cpu/state.js';
 import { Engine, type EngineOptions, type EngineStats } from '../runtime/engine.js';
 import { IoBus, MmioBus, type Clock } from './bus.js';
@@ -45,6 +45,7 @@ export const enum Hypercall {
 
 /** An event in EVENTINJ/EXITINTINFO format (§3.6). */
 function eventInfo(vector: number, errorCode: number, kind: EventKind): number {
+  // INT3/INTO are exceptions (type 3), only INT n is a software interrupt (type 4): §6.7.
   const type = kind === EventKind.EXTERNAL ? (vector === Vec.NMI ? EventInj.TYPE_NMI : EventInj.TYPE_INTR) : kind === EventKind.SOFTWARE ? EventInj.TYPE_SOFT : EventInj.TYPE_EXCEPTION;
   return (EventInj.V | (type << EventInj.TYPE_SHIFT) | (errorCode >= 0 ? EventInj.EV : 0) | (vector & 0xff)) | 0;
 }
@@ -290,7 +291,7 @@ export class Vcpu {
     const vector = type === EventInj.TYPE_NMI ? Vec.NMI : inj & 0xff;
     const error = inj & EventInj.EV ? svm.injectError : -1;
     const soft = type === EventInj.TYPE_SOFT || (type === EventInj.TYPE_EXCEPTION && (vector === Vec.BP || vector === Vec.OF));
-    const kind = type === EventInj.TYPE_EXCEPTION ? (soft ? EventKind.SOFTWARE : EventKind.EXCEPTION) : type === EventInj.TYPE_SOFT ? EventKind.SOFTWARE : EventKind.EXTERNAL;
+    const kind = type === EventInj.TYPE_EXCEPTION ? (soft ? EventKind.SOFT_EXCEPTION : EventKind.EXCEPTION) : type === EventInj.TYPE_SOFT ? EventKind.SOFTWARE : EventKind.EXTERNAL;
     if (type === EventInj.TYPE_NMI) this.nmiBlocked = true;
     svm.deliveringEvent = inj & (EventInj.V | EventInj.TYPE_MASK | EventInj.EV | 0xff);
     svm.deliveringError = Math.max(0, error);
@@ -391,9 +392,16 @@ export class Vcpu {
     try {
       if ((s[S.DR7] & 0xff) !== 0 || s[S.FLAGS] & (F.TF | RF)) this.debugStep();
       else if (this.shadow) {
-        // STI / MOV SS: one more instruction runs before any interrupt is taken.
+        // STI / MOV SS: one more instruction runs before any interrupt is taken. If that
+        // instruction exits to L1, the VMCB records that L2 was still in the shadow.
         this.shadow = false;
-        this.engine.step();
+        try {
+          this.engine.step();
+        } catch (e) {
+          // Not retired: the shadow still covers it (an exit records it; a delivery ends it).
+          if (e instanceof CpuException) this.shadow = true;
+          throw e;
+        }
       } else this.engine.run();
     } catch (e) {
       if (!(e instanceof CpuException)) throw e;
@@ -480,10 +488,11 @@ export class Vcpu {
 
   exception(e: CpuException): void {
     const cpu = this.cpu;
+    if (e instanceof RepPause) return; // a long REP instruction continues at its next turn
     if (e instanceof VmExit) return this.worldSwitch(e);
     this.machine.stats.exceptions++;
     // An exception in L2 that vmcb12 intercepts exits to L1 instead of being delivered (§6.7).
-    if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
+    if (this.svm.guest && (!(e instanceof SoftwareInterrupt) || e.isException) && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
       const soft = e instanceof SoftwareInterrupt;
       const info1 = hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0;
       return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, info1, e.vector === Vec.PF ? e.address : 0, soft ? e.nextRip : 0));
@@ -515,14 +524,17 @@ export class Vcpu {
     try {
       cpu.st.rip = returnRip;
       deliver(cpu, vector, errorCode, kind, fault);
+      this.shadow = false; // the handler's first instruction is not in a shadow
       this.systemChanged(false);
     } catch (e) {
       if (!(e instanceof CpuException)) throw e;
       cpu.st.rip = faultRip;
       if (e instanceof VmExit) {
         // A nested page fault while delivering an event: the event goes to EXITINTINFO (§7.5, §6.7).
-        this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
-        this.svm.deliveringError = Math.max(0, errorCode);
+        if (!this.svm.deliveringEvent) {
+          this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
+          this.svm.deliveringError = Math.max(0, errorCode);
+        }
         return this.worldSwitch(e);
       }
       if (vector === Vec.DF) {
@@ -537,8 +549,11 @@ export class Vcpu {
       // In L2, an intercepted exception raised while delivering an event exits with that event
       // in EXITINTINFO (§6.7).
       if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
-        this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
-        this.svm.deliveringError = Math.max(0, errorCode);
+        // An injected event keeps the type EVENTINJ gave it.
+        if (!this.svm.deliveringEvent) {
+          this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
+          this.svm.deliveringError = Math.max(0, errorCode);
+        }
         return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0, e.vector === Vec.PF ? e.address : 0));
       }
       // A benign combination is handled serially: the second exception is delivered instead.

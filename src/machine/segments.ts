@@ -43,6 +43,12 @@ export const CR0_NW = 0x20000000;
 export const CR0_CD = 0x40000000;
 export const CR0_PG = 0x80000000 | 0;
 export const CR4_OSFXSR = 0x200;
+/**
+ * CR4 bits MOV to CR4 (#GP) and VMRUN (consistency check C5) accept: bits 0-10 always, as KVM
+ * does (VME, PVI and MCE are stored but have no effect here), and none of the later ones, whose
+ * features (UMIP, FSGSBASE, PCIDE, OSXSAVE, SMEP, SMAP…) CPUID does not advertise.
+ */
+export const CR4_VALID = 0x7ff;
 export const EFER_SCE = 1;
 export const EFER_LME = 0x100;
 export const EFER_LMA = 0x400;

@@ -10,18 +10,18 @@
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { is64BitCode, stackBytes } from '../cpu/cpu.js';
-import { CpuException, Vec } from '../cpu/exceptions.js';
+import { CpuException, RepPause, Vec } from '../cpu/exceptions.js';
 import { getRflags, setRflags } from '../cpu/flags.js';
 import { effAddr, readOp, writeOp } from '../cpu/operands.js';
 import { F, S, SegField, SegReg } from '../cpu/state.js';
 import { type Insn, OpKind, Seg } from '../frontend/insn.js';
-import { addToReg, stringLinear, stringPtr } from '../cpu/helpers/int.js';
+import { addToReg, REP_STEPS_PER_CALL, stringLinear, stringPtr } from '../cpu/helpers/int.js';
 import type { Helper } from '../cpu/helpers/index.js';
 import { deliver, EventKind, IOPL_SHIFT, NT, RF, VM } from './interrupts.js';
 import { interceptInsn, VmExit } from '../svm/intercept.js';
 import { ExitCode } from '../svm/vmcb.js';
 import {
-  Attr, checkCodeSegment, checkDataSegment, descAttr,
+  Attr, checkCodeSegment, checkDataSegment, descAttr, CR4_VALID,
   CR0_ET, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_NW, CR0_CD, EFER_LMA, EFER_LME, cpl, codeDpl, inLongMode, loadCodeSegment, loadDataSegment,
   loadSystemSegment, nullInaccessibleSegments, protectedMode, segAt, segBaseOf, setSegCache,
 } from './segments.js';
@@ -121,7 +121,6 @@ function pushAll(cpu: Cpu, size: number, values: number[]): void {
 
 // ---- control registers ----
 
-const CR4_KNOWN = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x20000 | 0x40000 | 0x100000 | 0x200000;
 
 function readCr(cpu: Cpu, n: number): [number, number] {
   const s = cpu.s;
@@ -172,7 +171,7 @@ function writeCr(cpu: Cpu, n: number, lo: number, hi: number): void {
       sys(cpu).systemChanged(cpu, true);
       return;
     case 4: {
-      if (hi !== 0 || lo & ~CR4_KNOWN) gp0();
+      if (hi !== 0 || lo & ~CR4_VALID) gp0();
       if (long && !(lo & 0x20)) gp0(); // PAE cannot be cleared in long mode
       s[S.CR4] = lo;
       sys(cpu).systemChanged(cpu, true);
@@ -301,8 +300,9 @@ function selectorOperand(cpu: Cpu, insn: Insn): number {
   return readOp(cpu, insn, 0) & 0xffff;
 }
 
-export function needProtected(cpu: Cpu): void {
-  if (!protectedMode(cpu)) throw new CpuException(Vec.UD);
+export /** SLDT/STR/LLDT/LTR (and LAR & co.) exist only in protected mode, not in real or virtual-8086 mode. */
+function needProtected(cpu: Cpu): void {
+  if (!protectedMode(cpu) || cpu.s[S.FLAGS] & VM) throw new CpuException(Vec.UD);
 }
 
 const lldt: Helper = (cpu, insn) => {
@@ -571,6 +571,11 @@ export class SoftwareInterrupt extends CpuException {
   ) {
     super(vector);
   }
+
+  /** INT3, INTO and ICEBP raise exceptions (#BP, #OF, #DB), which exception intercepts catch; INT n does not. */
+  get isException(): boolean {
+    return this.kind !== EventKind.SOFTWARE;
+  }
 }
 
 const intN: Helper = (cpu, insn) => {
@@ -578,14 +583,14 @@ const intN: Helper = (cpu, insn) => {
   throw new SoftwareInterrupt(insn.ops[0].imm & 0xff, EventKind.SOFTWARE, insn.next);
 };
 const int3: Helper = (cpu, insn) => {
-  throw new SoftwareInterrupt(Vec.BP, EventKind.SOFTWARE, insn.next);
+  throw new SoftwareInterrupt(Vec.BP, EventKind.SOFT_EXCEPTION, insn.next);
 };
 const int1: Helper = (cpu, insn) => {
   interceptInsn(cpu, ExitCode.ICEBP, insn);
   throw new SoftwareInterrupt(Vec.DB, EventKind.ICEBP, insn.next);
 };
 const into: Helper = (cpu, insn) => {
-  if (getRflags(cpu) & F.OF) throw new SoftwareInterrupt(Vec.OF, EventKind.SOFTWARE, insn.next);
+  if (getRflags(cpu) & F.OF) throw new SoftwareInterrupt(Vec.OF, EventKind.SOFT_EXCEPTION, insn.next);
   next(cpu, insn);
 };
 
@@ -692,7 +697,8 @@ function stringIo(input: boolean): Helper {
     const step = cpu.s[S.FLAGS] & F.DF ? -size : size;
     let remaining = insn.rep ? stringPtr(cpu, 1, as === 8 ? 4 : as) + (as === 8 ? cpu.s[3] * TWO32 : 0) : 1;
     const dstSeg = is64BitCode(cpu.mode) ? Seg.NONE : Seg.ES;
-    while (remaining > 0) {
+    for (let steps = 0; remaining > 0; steps++) {
+      if (steps === REP_STEPS_PER_CALL) throw new RepPause(); // see stringOp: a huge count pauses
       if (input) {
         const at = stringLinear(cpu, insn, dstSeg, stringPtr(cpu, 7, as));
         cpu.mem.translate(at, 2, size); // the store must be possible before the port is read

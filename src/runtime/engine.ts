@@ -13,7 +13,7 @@
  * instruction long.
  */
 import { type Cpu, CpuMode, codeBits, is64BitCode } from '../cpu/cpu.js';
-import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
+import { CpuException, NonCanonical, RepPause, Vec } from '../cpu/exceptions.js';
 import { decode } from '../frontend/decoder.js';
 import { OpKind, Seg } from '../frontend/insn.js';
 import { PAGE_SIZE, Prot } from '../cpu/memory.js';
@@ -355,6 +355,8 @@ export class Engine {
       return this.dispatch();
     } catch (e) {
       if (e instanceof NonCanonical) throw this.nonCanonicalFault();
+      // A paused REP string instruction: RIP is at it, its progress in the registers.
+      if (e instanceof RepPause) return Exit.NONE;
       throw e;
     }
   }

@@ -15,7 +15,7 @@ import { CpuException, Vec } from '../cpu/exceptions.js';
 import { getRflags, setRflags } from '../cpu/flags.js';
 import { S, SegField, SegReg } from '../cpu/state.js';
 import type { MachineMemory } from '../machine/mmu.js';
-import { CR0_PE, CR0_PG, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSegCache } from '../machine/segments.js';
+import { CR0_PE, CR0_PG, CR4_VALID, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSegCache } from '../machine/segments.js';
 import { EventInj, ExitCode, INJECTABLE_EXCEPTIONS, IntCtl, Vmcb, VmcbSeg } from './vmcb.js';
 import { loadPdptes } from '../machine/paging.js';
 import type { MsrFile } from '../machine/msr.js';
@@ -112,6 +112,25 @@ export class Svm implements SvmHooks {
     this.ram(pa, 4).setInt32(pa, v | 0, true);
     this.noteWrite(pa, 4);
   }
+  /** An unsigned 64-bit field as a double (exact below 2^53; enough for comparing addresses). */
+  private ru64(pa: number): number {
+    const dv = this.ram(pa, 8);
+    return dv.getUint32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
+  }
+  /** Copy a lo/hi pair of the state into a 64-bit field, exactly. */
+  private wPair(pa: number, lo: number, hi: number): void {
+    const dv = this.ram(pa, 8);
+    dv.setInt32(pa, lo, true);
+    dv.setInt32(pa + 4, hi, true);
+    this.noteWrite(pa, 8);
+  }
+  /** Copy a 64-bit field into a lo/hi pair of the state, exactly (sign-extended from bit 47 when `canonical`). */
+  private rPair(pa: number, slot: number, canon = false): void {
+    const dv = this.ram(pa, 8);
+    const s = this.cpu.s;
+    s[slot] = dv.getInt32(pa, true);
+    s[slot + 1] = canon ? (dv.getInt32(pa + 4, true) << 16) >> 16 : dv.getInt32(pa + 4, true);
+  }
   private w64(pa: number, v: number): void {
     const dv = this.ram(pa, 8);
     dv.setInt32(pa, v | 0, true);
@@ -205,8 +224,8 @@ export class Svm implements SvmHooks {
     this.hostIf = (this.hostRflags & (1 << 9)) !== 0;
     // Controls (§5.2 step 10).
     for (let i = 0; i < 6; i++) this.intercepts[i] = v(Vmcb.INTERCEPT_CR + 4 * i);
-    this.iopm = Math.floor(v64(Vmcb.IOPM_BASE_PA) / 4096) * 4096;
-    this.msrpm = Math.floor(v64(Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
+    this.iopm = Math.floor(this.ru64(vmcbPa + Vmcb.IOPM_BASE_PA) / 4096) * 4096;
+    this.msrpm = Math.floor(this.ru64(vmcbPa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
     this.intCtl = v(Vmcb.INT_CTL);
     this.intVector = v(Vmcb.INT_VECTOR) & 0xff;
     this.tscOffset = v64(Vmcb.TSC_OFFSET);
@@ -245,9 +264,9 @@ export class Svm implements SvmHooks {
     else if (rflags & (1 << 17)) cpl = 3;
     s[S.CPL] = cpl;
     setRflags(cpu, rflags);
-    setRip(cpu, v64(Vmcb.RIP));
-    setReg(cpu, 4, v64(Vmcb.RSP));
-    setReg(cpu, 0, v64(Vmcb.RAX));
+    this.rPair(vmcbPa + Vmcb.RIP, S.RIP_LO);
+    this.rPair(vmcbPa + Vmcb.RSP, 8);
+    this.rPair(vmcbPa + Vmcb.RAX, 0);
     this.guest = true;
     this.machine.systemChanged();
     this.machine.setShadow((v(Vmcb.INT_STATE) & 1) !== 0);
@@ -276,10 +295,10 @@ export class Svm implements SvmHooks {
     if (!(v(Vmcb.INTERCEPT_MISC2) & 1)) return false; // C12
     if (v(Vmcb.GUEST_ASID) === 0) return false; // C13
     const limit = 2 ** MAXPHYADDR;
-    if (Math.floor(this.r64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096 >= limit - 0x2000) return false; // C14
-    if (Math.floor(this.r64(pa + Vmcb.IOPM_BASE_PA) / 4096) * 4096 >= limit - 0x2001) return false; // C15
+    if (Math.floor(this.ru64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096 >= limit - 0x2000) return false; // C14
+    if (Math.floor(this.ru64(pa + Vmcb.IOPM_BASE_PA) / 4096) * 4096 >= limit - 0x2001) return false; // C15
     // C22 (KVM): with MSR_PROT on, the MSRPM must be readable RAM.
-    const msrpm = Math.floor(this.r64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
+    const msrpm = Math.floor(this.ru64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
     if (v(Vmcb.INTERCEPT_MISC1) & (1 << 28) && msrpm + 0x2000 > this.machine.mem.ramEnd) return false;
     // C21: without NP, a legacy-PAE guest's PDPTEs are loaded now, and a present one with a
     // reserved bit fails VMRUN.
@@ -300,8 +319,8 @@ export class Svm implements SvmHooks {
 
   private loadSeg(seg: SegReg, at: number): void {
     const dv = this.ram(at, 16);
-    const base = canonical(dv.getInt32(at + 12, true) * TWO32 + dv.getUint32(at + 8, true));
-    setSegCache(this.cpu, seg, dv.getUint16(at, true), dv.getUint16(at + 2, true) & 0xfff, dv.getInt32(at + 4, true), base);
+    setSegCache(this.cpu, seg, dv.getUint16(at, true), dv.getUint16(at + 2, true) & 0xfff, dv.getInt32(at + 4, true), 0);
+    this.rPair(at + 8, segAt(seg) + SegField.BASE_LO, true);
   }
 
   private saveSeg(seg: SegReg, at: number): void {
@@ -317,11 +336,8 @@ export class Svm implements SvmHooks {
   }
 
   private loadTable(baseLo: number, limitSlot: number, at: number): void {
-    const s = this.cpu.s;
-    const base = canonical(this.r64(at + 8));
-    s[limitSlot] = this.r32(at + 4) & 0xffff;
-    s[baseLo] = base | 0;
-    s[baseLo + 1] = Math.floor(base / TWO32) | 0;
+    this.cpu.s[limitSlot] = this.r32(at + 4) & 0xffff;
+    this.rPair(at + 8, baseLo, true);
   }
 
   private saveTable(baseLo: number, limitSlot: number, at: number): void {
@@ -354,15 +370,15 @@ export class Svm implements SvmHooks {
     this.saveTable(S.IDTR_BASE_LO, S.IDTR_LIMIT, pa + Vmcb.IDTR);
     this.w64(pa + Vmcb.EFER, s[S.EFER] >>> 0);
     this.w64(pa + Vmcb.CR0, s[S.CR0] >>> 0);
-    this.w64(pa + Vmcb.CR2, s[S.CR2_HI] * TWO32 + (s[S.CR2_LO] >>> 0));
-    this.w64(pa + Vmcb.CR3, s[S.CR3_HI] * TWO32 + (s[S.CR3_LO] >>> 0));
+    this.wPair(pa + Vmcb.CR2, s[S.CR2_LO], s[S.CR2_HI]);
+    this.wPair(pa + Vmcb.CR3, s[S.CR3_LO], s[S.CR3_HI]);
     this.w64(pa + Vmcb.CR4, s[S.CR4] >>> 0);
     this.w64(pa + Vmcb.DR6, s[S.DR6] >>> 0);
     this.w64(pa + Vmcb.DR7, s[S.DR7] >>> 0);
     this.w64(pa + Vmcb.RFLAGS, getRflags(cpu) >>> 0);
-    this.w64(pa + Vmcb.RIP, reg(s, S.RIP_LO));
-    this.w64(pa + Vmcb.RSP, reg(s, 8));
-    this.w64(pa + Vmcb.RAX, reg(s, 0));
+    this.wPair(pa + Vmcb.RIP, s[S.RIP_LO], s[S.RIP_HI]);
+    this.wPair(pa + Vmcb.RSP, s[8], s[9]);
+    this.wPair(pa + Vmcb.RAX, s[0], s[1]);
     this.ram(pa + Vmcb.CPL, 1).setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
     // Control area.
     this.w64(pa + Vmcb.EXITCODE, exitCode);
@@ -422,11 +438,7 @@ export class Svm implements SvmHooks {
     this.ram(pa, 4096);
     const s = this.cpu.s;
     for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.loadSeg(seg, pa + off);
-    const pair = (slot: number, off: number, canon = false) => {
-      const v = canon ? canonical(this.r64(pa + off)) : this.r64(pa + off);
-      s[slot] = v | 0;
-      s[slot + 1] = Math.floor(v / TWO32) | 0;
-    };
+    const pair = (slot: number, off: number, canon = false) => this.rPair(pa + off, slot, canon);
     pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE, true);
     pair(S.STAR_LO, Vmcb.STAR);
     pair(S.LSTAR_LO, Vmcb.LSTAR);
@@ -441,7 +453,7 @@ export class Svm implements SvmHooks {
     this.ram(pa, 4096);
     const s = this.cpu.s;
     for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.saveSeg(seg, pa + off);
-    const pair = (slot: number, off: number) => this.w64(pa + off, reg(s, slot));
+    const pair = (slot: number, off: number) => this.wPair(pa + off, s[slot], s[slot + 1]);
     pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE);
     pair(S.STAR_LO, Vmcb.STAR);
     pair(S.LSTAR_LO, Vmcb.LSTAR);
@@ -486,25 +498,8 @@ export class Svm implements SvmHooks {
   }
 }
 
-/** CR4 bits the CPU implements (MOV to CR4 accepts these). */
-const CR4_VALID = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x20000 | 0x40000 | 0x100000 | 0x200000;
 /** EFER bits defined for this CPU: SCE, LME, LMA, NXE, SVME. */
 const EFER_VALID = 0x1 | 0x100 | 0x400 | 0x800 | 0x1000;
-
-/** Sign-extend a 64-bit address from bit 47 (VMRUN/VMLOAD canonicalise bases, §5.2, §5.7). */
-function canonical(v: number): number {
-  const m = ((v % 2 ** 48) + 2 ** 48) % 2 ** 48;
-  return m >= 2 ** 47 ? m - 2 ** 48 : m;
-}
-
-function reg(s: Int32Array, lo: number): number {
-  return s[lo + 1] * TWO32 + (s[lo] >>> 0);
-}
-
-function setReg(cpu: Cpu, r: number, v: number): void {
-  cpu.s[2 * r] = v | 0;
-  cpu.s[2 * r + 1] = Math.floor(v / TWO32) | 0;
-}
 
 function setRip(cpu: Cpu, v: number): void {
   cpu.s[S.RIP_LO] = v | 0;

@@ -15,7 +15,7 @@
  * architectural state of an interrupted REP.
  */
 import { type Cpu, stackBytes } from '../cpu.js';
-import { CpuException, Vec } from '../exceptions.js';
+import { CpuException, RepPause, Vec } from '../exceptions.js';
 import { CcOp, getRflags, oszapc, parity, setLazy, setOszapc, setRflags } from '../flags.js';
 import { PAGE_SIZE, Prot } from '../memory.js';
 import { effAddr, readOp, regAddr, segBase, wrap64, writeGpr, writeOp, writeOpAt } from '../operands.js';
@@ -711,6 +711,9 @@ const enum Str {
   SCAS,
 }
 
+/** Elements (or page-sized chunks) one call of a REP string helper processes before pausing. */
+export const REP_STEPS_PER_CALL = 65536;
+
 /** Offset held by string pointer register r at the address size (16/32-bit sizes zero-extend). */
 export function stringPtr(cpu: Cpu, r: number, addrSize: number): number {
   return addrSize === 4 ? cpu.s[2 * r] >>> 0 : addrSize === 2 ? cpu.s[2 * r] & 0xffff : regAddr(cpu, r);
@@ -803,7 +806,9 @@ function stringOp(kind: Str): Helper {
       remaining = as === 8 ? s[2 * Reg.RCX + 1] * TWO32 + (s[2 * Reg.RCX] >>> 0) : stringPtr(cpu, Reg.RCX, as);
       if (remaining < 0) remaining = Number.MAX_SAFE_INTEGER; // "huge": the loop faults or is stopped long before
     }
-    while (remaining > 0) {
+    for (let steps = 0; remaining > 0; steps++) {
+      // A huge count must not hold the CPU for seconds: pause with the progress made (RepPause).
+      if (steps === REP_STEPS_PER_CALL) throw new RepPause();
       const src = usesSrc ? stringLinear(cpu, insn, insn.seg, stringPtr(cpu, Reg.RSI, as)) : 0;
       const dst = usesDst ? stringLinear(cpu, insn, dstSeg, stringPtr(cpu, Reg.RDI, as)) : 0;
       let done = 0;
