@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT, runCaptured, type RunResult } from '../test/helpers/build.js';
-import { fixed, markdownTable, ratio } from './report.js';
+import { fixed, markdownTable, median, ratio } from './report.js';
 
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
 const STATS_PREFIX = 'svmjit-stats: ';
@@ -62,12 +62,6 @@ export interface GuestOptions {
   qemu: string;
   log: (line: string) => void;
 }
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-};
 
 /** Splits svmjit's stats line off the guest's own stderr. */
 function parseStats(result: RunResult): { stats: GuestStats | undefined; guestStderr: string } {

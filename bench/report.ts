@@ -58,6 +58,13 @@ export function describeMachine(repo: string, qemu: string): Machine {
   };
 }
 
+/** The median: the figure a whole-guest benchmark reports of its runs. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
 /** A number with fixed decimals, or '-' for a figure that was not measured (NaN). */
 export const fixed = (value: number, digits: number): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 

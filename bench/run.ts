@@ -1,15 +1,18 @@
 /**
- * `npm run bench`: how fast svmjit is, and which piece to blame. Two parts, both on by default:
+ * `npm run bench`: how fast svmjit is, and which piece to blame. Three parts, all on by default:
  *
  * - micro-benchmarks (micro.ts): decode, lift + passes, JS generation and compile, lazy flags,
  *   TLB lookups, timed in this process with Benchmark.js;
  * - whole-guest benchmarks (guest.ts): the CPU-bound C programs in bench/programs/, built with
  *   musl-gcc -static -O2 and run natively, under qemu-x86_64 when it is installed, under
- *   `svmjit run --no-jit` and under the JIT.
+ *   `svmjit run --no-jit` and under the JIT;
+ * - SVM and machine mode (svm.ts): the demo hypervisor under `svmjit boot` — L2→L1→L2 round
+ *   trips per second, and one workload in L2, in L1 and in user mode.
  *
- * Prints both tables and writes them with the machine, Node version and commit to
- * bench/results/<name>.{json,md}. Exits with 1 when a program's output differed from native
- * (WRONG) or a micro-benchmark failed. `--help` lists the options.
+ * Prints the tables and writes them with the machine, Node version and commit to
+ * bench/results/<name>.{json,md}. Exits with 1 when a program's output differed from native or
+ * an SVM row's checksum from the native workload (WRONG), or a micro-benchmark failed. `--help`
+ * lists the options.
  */
 import Benchmark from 'benchmark';
 import fs from 'node:fs';
@@ -19,6 +22,7 @@ import { REPO_ROOT, benchBuild, buildAll } from '../test/helpers/build.js';
 import { SVMJIT_CLI, benchmarkProgram, findQemu, guestTable, type GuestRow } from './guest.js';
 import { microNames, microTable, runMicro, type MicroRow } from './micro.js';
 import { describeMachine, writeResults } from './report.js';
+import { benchmarkSvm, buildSvmBench, svmHeadline, svmTable, type SvmRow } from './svm.js';
 
 const PROGRAMS_DIR = path.join(REPO_ROOT, 'bench/programs');
 const BUILD_DIR = path.join(REPO_ROOT, 'bench/.build');
@@ -36,14 +40,17 @@ const CODE_STREAM_PROGRAM = 'integer';
 const usage = () => `usage: npm run bench -- [options]
 
   --quick              about a minute: short micro-benchmarks, programs ${QUICK_PROGRAMS.join(', ')}
-                       (all of them with --programs) at scale 1, one run each
+                       (all of them with --programs) and the SVM rows at scale 1, one run each
   --runs N             runs of each program and mode, the median is reported (default 5)
-  --scale N            the programs' work multiplier (default 10: 0.3-0.5 s natively each)
+  --scale N            the work multiplier (default 10: the programs take 0.3-0.5 s natively
+                       each; the SVM rows time 200,000 round trips and 200 workload rounds)
   --filter NAME        only the programs whose name contains NAME
   --programs DIR       C programs to run instead of bench/programs (built into DIR/.build)
   --no-qemu            leave the qemu-x86_64 column out even when qemu is installed
   --micro-only         only the micro-benchmarks
-  --no-micro           only the whole-guest benchmarks
+  --no-micro           leave the micro-benchmarks out
+  --svm-only           only the SVM and machine-mode rows (the demo hypervisor under svmjit boot)
+  --no-svm             leave the SVM and machine-mode rows out
   --micro-filter TEXT  only the micro-benchmarks whose name contains TEXT
   --micro-time S       Benchmark.js maxTime per micro-benchmark, seconds (default 2, --quick 0.25)
   --out DIR            where the results go (default bench/results)
@@ -65,6 +72,8 @@ interface Settings {
   microFilter: string | null;
   /** The binary whose functions the decode, lift and jit micro-benchmarks translate. */
   codeStream: string | null;
+  /** Whether the SVM and machine-mode rows ran. */
+  svm: boolean;
   benchmarkjs: string;
   statistic: string;
 }
@@ -80,6 +89,8 @@ function options() {
       'no-qemu': { type: 'boolean' },
       'micro-only': { type: 'boolean' },
       'no-micro': { type: 'boolean' },
+      'svm-only': { type: 'boolean' },
+      'no-svm': { type: 'boolean' },
       'micro-filter': { type: 'string' },
       'micro-time': { type: 'string' },
       out: { type: 'string' },
@@ -93,7 +104,10 @@ function options() {
     if (!(n > 0) || !Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new Error(`${name} takes a positive ${integer ? 'integer' : 'number'}, not '${text}'`);
     return n;
   };
-  if (values['micro-only'] && values['no-micro']) throw new Error('--micro-only and --no-micro exclude each other');
+  const only = (['micro-only', 'svm-only'] as const).filter((o) => values[o]);
+  if (only.length > 1) throw new Error('--micro-only and --svm-only exclude each other');
+  for (const part of ['micro', 'svm'] as const)
+    if (values[`${part}-only`] && values[`no-${part}`]) throw new Error(`--${part}-only and --no-${part} exclude each other`);
   const name = values.name ?? 'latest';
   if (!/^[\w.-]+$/.test(name) || name.startsWith('.')) throw new Error(`--name takes a plain file name, not '${name}'`);
   const quick = !!values.quick;
@@ -105,8 +119,9 @@ function options() {
     filter: values.filter,
     programsDir: path.resolve(values.programs ?? PROGRAMS_DIR),
     qemu: values['no-qemu'] ? '' : findQemu(),
-    guest: !values['micro-only'],
-    micro: !values['no-micro'],
+    guest: only.length === 0,
+    micro: !values['no-micro'] && !values['svm-only'],
+    svm: !values['no-svm'] && !values['micro-only'],
     microFilter: values['micro-filter'],
     microTime: positive(values['micro-time'], '--micro-time', quick ? 0.25 : 2, false),
     outDir: path.resolve(values.out ?? RESULTS_DIR),
@@ -121,20 +136,21 @@ async function main(): Promise<void> {
     return;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  if (opts.guest && !fs.existsSync(SVMJIT_CLI)) throw new Error(`${SVMJIT_CLI} is missing: run \`npm run build\` first (\`npm run bench\` does)`);
+  if ((opts.guest || opts.svm) && !fs.existsSync(SVMJIT_CLI)) throw new Error(`${SVMJIT_CLI} is missing: run \`npm run build\` first (\`npm run bench\` does)`);
 
   // The programs are built even for --micro-only: one of them is the micro-benchmarks' code stream.
   const own = opts.programsDir !== PROGRAMS_DIR;
   const buildDir = own ? path.join(opts.programsDir, '.build') : BUILD_DIR;
-  log(`building ${path.relative(process.cwd(), opts.programsDir) || '.'} with musl-gcc -static -O2 into ${path.relative(process.cwd(), buildDir)}/`);
-  const built = await buildAll(opts.programsDir, buildDir, [benchBuild()]);
-  if (built.length === 0) throw new Error(`no C programs in ${opts.programsDir}`);
+  const built = opts.guest || opts.micro ? await buildPrograms(opts.programsDir, buildDir, log) : [];
   const codeStream = built.find((b) => b.program === CODE_STREAM_PROGRAM) ?? built[0];
 
   let selected = built;
   if (opts.quick && !own) selected = selected.filter((b) => QUICK_PROGRAMS.includes(b.program));
   if (opts.filter) selected = selected.filter((b) => b.program.includes(opts.filter!));
   if (opts.guest && selected.length === 0) throw new Error(`no benchmark program matches --filter ${opts.filter}`);
+
+  const svmBuilt = opts.svm ? await buildSvmBench(BUILD_DIR) : undefined;
+  if (svmBuilt) log(`built the demo hypervisor into ${path.relative(process.cwd(), svmBuilt.image)}`);
 
   let micro: MicroRow[] = [];
   if (opts.micro) {
@@ -148,6 +164,12 @@ async function main(): Promise<void> {
     for (const { program, path: binary } of selected) rows.push(await benchmarkProgram(program, binary, { runs: opts.runs, scale: opts.scale, qemu: opts.qemu, log }));
   }
 
+  let svm: SvmRow[] = [];
+  if (svmBuilt) {
+    log(`SVM and machine mode: ${opts.runs} run(s) each of round trips, the workload in L1, in L2 and in user mode, work scale ${opts.scale}`);
+    svm = await benchmarkSvm(svmBuilt.image, svmBuilt.user, { runs: opts.runs, scale: opts.scale, log });
+  }
+
   const machine = describeMachine(REPO_ROOT, opts.guest ? opts.qemu : '');
   const settings: Settings = {
     runs: opts.runs,
@@ -158,13 +180,22 @@ async function main(): Promise<void> {
     microMaxTime: opts.microTime,
     microFilter: opts.microFilter ?? null,
     codeStream: opts.micro ? codeStream.program : null,
+    svm: opts.svm,
     benchmarkjs: Benchmark.version,
-    statistic: 'whole-guest: median wall time of the whole process; micro: Benchmark.js mean with its 95% relative margin of error',
+    statistic:
+      'whole-guest: median wall time of the whole process; micro: Benchmark.js mean with its 95% relative margin of error; ' +
+      'SVM and machine mode: median over runs of the host time between the begin and end lines the guest prints around each timed lap, summed over the laps of a run',
   };
   const wrong = rows.filter((r) => r.wrong);
   const failed = micro.filter((m) => m.error);
-  const notes = [...wrong.map((r) => `- **${r.program} WRONG**: ${r.wrong}`), ...failed.map((m) => `- **${m.name} ERROR**: ${m.error}`)].join('\n');
+  const svmWrong = svm.filter((r) => r.wrong);
+  const notes = [
+    ...wrong.map((r) => `- **${r.program} WRONG**: ${r.wrong}`),
+    ...svmWrong.map((r) => `- **${r.label} WRONG**: ${r.wrong}`),
+    ...failed.map((m) => `- **${m.name} ERROR**: ${m.error}`),
+  ].join('\n');
   const guestMd = rows.length ? guestTable(rows) : '';
+  const svmMd = svm.length ? svmTable(svm) : '';
   const microMd = micro.length ? microTable(micro) : '';
 
   const markdown = [
@@ -180,6 +211,17 @@ async function main(): Promise<void> {
           guestMd,
         ]
       : []),
+    ...(svmMd
+      ? [
+          '',
+          `SVM and machine mode: median of ${opts.runs} run(s) of the demo hypervisor (demo/hypervisor.c) under \`svmjit boot\`, and of demo/workload-user.c under \`svmjit run\`; ` +
+            'a time is the host time between the lines the guest prints around each timed lap, summed over the laps, after a warm-up (start-up and boot excluded); ' +
+            'L1 and L2 laps alternate in one process.',
+          'Cycles per unit come from the virtual cycle counter (one per guest instruction, L1 and L2 together); speed vs L1 = median over runs of L1\'s time / this row\'s.',
+          '',
+          svmMd,
+        ]
+      : []),
     ...(microMd
       ? [
           '',
@@ -192,10 +234,18 @@ async function main(): Promise<void> {
     ...(notes ? ['', notes] : []),
     '',
   ].join('\n');
-  const written = writeResults(opts.outDir, opts.name, { machine, settings, rows, micro }, markdown);
+  const written = writeResults(opts.outDir, opts.name, { machine, settings, rows, svm, micro }, markdown);
 
-  process.stdout.write(`\n${[guestMd, microMd].filter(Boolean).join('\n\n')}\n${notes ? `\n${notes}\n` : ''}\nwritten to ${written.map((f) => path.relative(process.cwd(), f)).join(' and ')}\n`);
-  if (wrong.length || failed.length) process.exitCode = 1;
+  const headline = svm.length ? `\nSVM: ${svmHeadline(svm)}\n` : '';
+  process.stdout.write(`\n${[guestMd, svmMd, microMd].filter(Boolean).join('\n\n')}\n${headline}${notes ? `\n${notes}\n` : ''}\nwritten to ${written.map((f) => path.relative(process.cwd(), f)).join(' and ')}\n`);
+  if (wrong.length || svmWrong.length || failed.length) process.exitCode = 1;
+}
+
+async function buildPrograms(programsDir: string, buildDir: string, log: (line: string) => void) {
+  log(`building ${path.relative(process.cwd(), programsDir) || '.'} with musl-gcc -static -O2 into ${path.relative(process.cwd(), buildDir)}/`);
+  const built = await buildAll(programsDir, buildDir, [benchBuild()]);
+  if (built.length === 0) throw new Error(`no C programs in ${programsDir}`);
+  return built;
 }
 
 main().catch((e: Error) => {

@@ -1,11 +1,14 @@
 /**
  * The benchmark harness (`npm run bench`, bench/run.ts) on a tiny workload: two small guest
- * programs at work scale 1 and one short micro-benchmark, run as the command a user types, into
- * a temporary directory. The result files must be well formed: every figure present, finite and
- * positive, the derived figures (MIPS, ratios) consistent with the measured ones, and the
- * Markdown table holding a row per program. qemu-x86_64 is optional: its column is either
- * measured or null, never half of each.
+ * programs at work scale 1, one short micro-benchmark and the SVM rows at scale 1 (the demo
+ * hypervisor built from source), run as the command a user types, into a temporary directory.
+ * The result files must be well formed: every figure present, finite and positive, the derived
+ * figures (MIPS, ratios) consistent with the measured ones, and the Markdown tables holding a
+ * row per program and per SVM benchmark. qemu-x86_64 is optional: its column is either measured
+ * or null, never half of each. Also: the committed demo/hypervisor.flat is built from the
+ * current demo sources.
  */
+import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,6 +45,9 @@ int main(int argc, char **argv) {
 /** The least work `spin` can do at scale 1: 100000 iterations of at least an xor, a multiply and a branch. */
 const SPIN_MIN_INSNS = 300_000;
 const MICRO = 'decode: bytes from an array';
+/** The SVM rows in order, and their work at scale 1 (bench/svm.ts). */
+const SVM_BENCHES = ['roundtrip', 'l1', 'l2', 'user'];
+const SVM_WORK: Record<string, number> = { roundtrip: 20_000, l1: 20, l2: 20, user: 20 };
 
 function runBench(args: string[]) {
   return spawnSync(process.execPath, [RUNNER, ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -80,6 +86,8 @@ describe('npm run bench', () => {
     expect(result.status, result.stderr).toBe(0);
     expect(result.stdout).toContain('| program | native ms |');
     expect(result.stdout).toContain('| micro-benchmark | one op |');
+    expect(result.stdout).toContain('| SVM and machine mode | timed work |');
+    expect(result.stdout).toMatch(/^SVM: [\d,.]+ round trips\/s; L2 runs the workload at \d+% of L1's speed$/m);
   });
 
   it('writes JSON with the machine, the settings and consistent whole-guest figures', () => {
@@ -116,6 +124,38 @@ describe('npm run bench', () => {
     expect(rows.find((r: { program: string }) => r.program === 'spin').guestInsns).toBeGreaterThan(SPIN_MIN_INSNS);
   });
 
+  it('writes consistent SVM and machine-mode rows', () => {
+    const { svm, settings } = JSON.parse(fs.readFileSync(path.join(dir, 'out/tiny.json'), 'utf8'));
+    expect(settings.svm).toBe(true);
+    expect(svm.map((r: { bench: string }) => r.bench)).toEqual(SVM_BENCHES);
+    const row = (bench: string) => svm.find((r: { bench: string }) => r.bench === bench);
+    for (const r of svm) {
+      expect(r.wrong).toBe('');
+      expect(r.n).toBe(SVM_WORK[r.bench]);
+      expectPositive(r.ms, r.perSec);
+      expectClose(r.perSec, (r.n / r.ms) * 1000);
+    }
+    // The virtual cycle counter is readable in machine mode only; user mode leaves those figures out.
+    for (const bench of ['roundtrip', 'l1', 'l2']) {
+      const r = row(bench);
+      expectPositive(r.cyclesPerUnit, r.mips);
+      expectClose(r.mips, (r.cyclesPerUnit * r.n) / r.ms / 1000);
+    }
+    expect(row('user').cyclesPerUnit).toBeNull();
+    expect(row('user').mips).toBeNull();
+    // A round trip is at least L2's VMMCALL and loop branch and L1's VMRUN, far less than a workload round.
+    expect(row('roundtrip').cyclesPerUnit).toBeGreaterThan(3);
+    expect(row('roundtrip').cyclesPerUnit).toBeLessThan(10_000);
+    // L1 and L2 run one copy of the same function: the same instructions per round (about 1.8 million),
+    // up to the two exits that bracket each L2 lap (about 150 instructions a lap).
+    expect(row('l1').cyclesPerUnit).toBeGreaterThan(1_000_000);
+    expect(Math.abs(row('l2').cyclesPerUnit - row('l1').cyclesPerUnit)).toBeLessThan(1_000);
+    expect(row('roundtrip').speedVsL1).toBeNull();
+    expect(row('l1').speedVsL1).toBe(1);
+    // With one run, the median of the per-run ratios is that run's ratio.
+    for (const bench of ['l2', 'user']) expectClose(row(bench).speedVsL1, row('l1').ms / row(bench).ms);
+  });
+
   it('records the micro-benchmark with its error checked and consistent figures', () => {
     const { micro } = JSON.parse(fs.readFileSync(path.join(dir, 'out/tiny.json'), 'utf8'));
     expect(micro).toHaveLength(1);
@@ -140,7 +180,7 @@ describe('npm run bench', () => {
     expect(md).toContain(`commit ${json.machine.commit}`);
     const tableRows = md.split('\n').filter((line) => line.startsWith('| ') && !line.startsWith('| ---'));
     const first = (line: string) => line.split('|')[1].trim();
-    expect(tableRows.map(first)).toEqual(['program', 'harmonic', 'spin', 'micro-benchmark', MICRO]);
+    expect(tableRows.map(first)).toEqual(['program', 'harmonic', 'spin', 'SVM and machine mode', ...json.svm.map((r: { label: string }) => r.label), 'micro-benchmark', MICRO]);
     // Every row has as many cells as its header.
     const guestCells = tableRows[0].split('|').length;
     for (const line of tableRows.slice(1, 3)) expect(line.split('|').length).toBe(guestCells);
@@ -153,5 +193,20 @@ describe('npm run bench', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("--runs takes a positive integer, not '0'");
     expect(fs.existsSync(path.join(dir, 'bad'))).toBe(false);
+    const clash = runBench(['--svm-only', '--no-svm', '--out', path.join(dir, 'bad')]);
+    expect(clash.status).toBe(1);
+    expect(clash.stderr).toContain('--svm-only and --no-svm exclude each other');
+  });
+});
+
+describe('demo/hypervisor.flat', () => {
+  it('is built from the current demo sources (else run demo/build-hypervisor.sh)', () => {
+    // The stamp demo/hypervisor.mk compiles in: SHA-256 of hypervisor.c then workload.h, 16 hex digits.
+    const hash = crypto.createHash('sha256');
+    for (const file of ['hypervisor.c', 'workload.h']) hash.update(fs.readFileSync(path.join(REPO_ROOT, 'demo', file)));
+    const image = fs.readFileSync(path.join(REPO_ROOT, 'demo/hypervisor.flat')).toString('latin1');
+    const stamp = /demo-sources-sha256:([0-9a-f]{16})/.exec(image);
+    expect(stamp, 'no source stamp in demo/hypervisor.flat').not.toBeNull();
+    expect(stamp![1]).toBe(hash.digest('hex').slice(0, 16));
   });
 });
