@@ -27,6 +27,9 @@ options:
   -D FILE               write logs to FILE instead of stderr
   --stats[=json]        print run statistics on exit`;
 
+/** RAM from which the pc machine would split it around the PCI hole (multiboot.ts pcRamLayout). */
+const MAX_RAM = 3.5 * 1024 * 1024 * 1024;
+
 const DEBUG_CATEGORIES = ['in_asm', 'ir', 'js', 'exec', 'int', 'cpu', 'unimp', 'svm'];
 
 export interface BootOptions {
@@ -94,6 +97,9 @@ export function parseBootArgs(argv: string[], fail: (msg: string, status?: numbe
   };
   const ramBytes = values.m === undefined ? 128 * 1024 * 1024 : parseSize(values.m);
   if (!Number.isFinite(ramBytes) || ramBytes < 2 * 1024 * 1024) fail(`-m takes a size of at least 2M (like 128M or 1G), not '${values.m}'`, 2);
+  // From 3.5 GiB the PC puts RAM above the 4 GiB PCI hole, which needs guest RAM in more than
+  // one buffer (a typed array stops at 4 GiB): not there yet.
+  if (ramBytes >= MAX_RAM) fail(`-m ${values.m}: at most ${MAX_RAM / 1024 / 1024 - 1}M (RAM above the 4 GiB PCI hole is not supported yet)`, 2);
   const cpus = num(values.smp, '-smp', 1);
   if (cpus < 1 || cpus > 255) fail(`-smp takes 1 to 255 CPUs, not '${values.smp}'`, 2);
   const debug = new Set((values.d ?? []).flatMap((s) => s.split(',')).filter(Boolean));

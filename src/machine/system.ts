@@ -21,7 +21,7 @@ import { deliver, EventKind, IOPL_SHIFT, NT, RF, VM } from './interrupts.js';
 import { interceptInsn, VmExit } from '../svm/intercept.js';
 import { ExitCode } from '../svm/vmcb.js';
 import {
-  Attr, checkCodeSegment, checkDataSegment, descAttr, CR4_VALID,
+  Attr, checkCodeSegment, checkDataSegment, desc, descAttr, CR4_VALID, readDescriptor,
   CR0_ET, CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_NW, CR0_CD, EFER_LMA, EFER_LME, cpl, codeDpl, inLongMode, loadCodeSegment, loadDataSegment,
   loadSystemSegment, nullInaccessibleSegments, protectedMode, segAt, segBaseOf, setSegCache,
 } from './segments.js';
@@ -449,6 +449,10 @@ function farTransfer(call: boolean): Helper {
     const [offset, sel] = farPointer(cpu, insn);
     const size = insn.opSize;
     const oldCs = cpu.s[segAt(SegReg.CS) + SegField.SEL] & 0xffff;
+    if (protectedMode(cpu) && inLongMode(cpu) && (sel & 0xfffc) !== 0) {
+      readDescriptor(cpu, sel);
+      if (!(descAttr() & Attr.S)) return callGate(cpu, insn, sel, call, oldCs);
+    }
     if (protectedMode(cpu)) {
       const dpl = codeDpl(cpu, sel);
       if (dpl !== cpl(cpu) && (sel & 3) > cpl(cpu)) throw new CpuException(Vec.GP, sel & 0xfffc);
@@ -463,6 +467,55 @@ function farTransfer(call: boolean): Helper {
     setRip(cpu, size === 2 ? offset & 0xffff : offset);
     sys(cpu).systemChanged(cpu, false);
   };
+}
+
+/**
+ * A far CALL or JMP through a 64-bit call gate (long mode, type 0xC; APM Vol 2 §4.11.3): the
+ * gate's DPL must admit max(CPL, RPL); its target must be a present 64-bit code segment with
+ * DPL <= CPL. A CALL to a more privileged non-conforming segment switches to the TSS stack of
+ * the new level (SS becomes a null selector of that level) and pushes the old SS:RSP before the
+ * return CS:RIP, 8 bytes each; a JMP never changes privilege. Everything is checked and the new
+ * stack written before any register changes.
+ */
+function callGate(cpu: Cpu, insn: Insn, sel: number, call: boolean, oldCs: number): void {
+  const at = readDescriptor(cpu, sel);
+  const attr = descAttr();
+  const gateDpl = (attr >> Attr.DPL_SHIFT) & 3;
+  const level = cpl(cpu);
+  if ((attr & 0xf) !== 0xc) throw new CpuException(Vec.GP, sel & 0xfffc);
+  if (gateDpl < level || gateDpl < (sel & 3)) throw new CpuException(Vec.GP, sel & 0xfffc);
+  if (!(attr & Attr.P)) throw new CpuException(Vec.NP, sel & 0xfffc);
+  // The upper half of a 16-byte system descriptor must have type 0 (not another descriptor).
+  const high = cpu.mem.read32(at + 8);
+  if ((cpu.mem.read32(at + 12) >>> 8) & 0x1f) throw new CpuException(Vec.GP, sel & 0xfffc);
+  const target = (desc[0] >>> 16) & 0xffff;
+  const offset = high * TWO32 + ((((desc[1] >>> 16) << 16) | (desc[0] & 0xffff)) >>> 0);
+  if ((target & 0xfffc) === 0) throw new CpuException(Vec.GP, 0);
+  readDescriptor(cpu, target);
+  const cs = descAttr();
+  const csDpl = (cs >> Attr.DPL_SHIFT) & 3;
+  const conforming = (cs & Attr.TYPE_DC) !== 0;
+  if (!(cs & Attr.S) || !(cs & Attr.TYPE_CODE) || !(cs & Attr.L) || cs & Attr.DB || csDpl > level) throw new CpuException(Vec.GP, target & 0xfffc);
+  if (!call && !conforming && csDpl !== level) throw new CpuException(Vec.GP, target & 0xfffc);
+  if (!(cs & Attr.P)) throw new CpuException(Vec.NP, target & 0xfffc);
+  const newCpl = conforming ? level : csDpl;
+  if (call) {
+    const oldRsp = reg64(cpu, RSP);
+    const oldSs = cpu.s[segAt(SegReg.SS) + SegField.SEL] & 0xffff;
+    const inner = newCpl < level;
+    let rsp = oldRsp;
+    if (inner) {
+      const tr = segBaseOf(cpu, SegReg.TR);
+      rsp = cpu.mem.read32(tr + 8 + 8 * newCpl) * TWO32 + (cpu.mem.read32(tr + 4 + 8 * newCpl) >>> 0);
+    }
+    const frame = inner ? [oldSs, oldRsp, oldCs, insn.next] : [oldCs, insn.next];
+    for (let i = 0; i < frame.length; i++) cpu.mem.write64(rsp - 8 * (i + 1), frame[i] | 0, Math.floor(frame[i] / TWO32) | 0);
+    loadCodeSegment(cpu, target, newCpl);
+    if (inner) setSegCache(cpu, SegReg.SS, newCpl, 0, 0, 0);
+    setReg64(cpu, RSP, rsp - 8 * frame.length);
+  } else loadCodeSegment(cpu, target, newCpl);
+  setRip(cpu, offset);
+  sys(cpu).systemChanged(cpu, true);
 }
 
 /** RETF [imm16]: same privilege, or to an outer level (then SS:rSP are popped too). */

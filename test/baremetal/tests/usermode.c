@@ -276,8 +276,66 @@ static void test_syscall(void)
 	wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~(u64)EFER_SCE);
 }
 
+/* ---- call gates (APM Vol 2 §4.11.3, SDM Vol 3 §5.8.3.1: 64-bit call gates in long mode) ---- */
+
+#define CALL_GATE_SEL GDT_SPARE_SEL	/* a 16-byte system descriptor: slots 0x60 and 0x68 */
+
+static volatile u64 gate_target_cs, gate_target_ss, gate_target_rsp;
+
+/* CPL0 code reached through the gate: records CS, SS and RSP, returns with a 64-bit far return. */
+extern char call_gate_target[];
+asm(".text\n"
+    "call_gate_target:\n"
+    "	mov %cs, %rax\n"
+    "	mov %rax, gate_target_cs(%rip)\n"
+    "	mov %ss, %rax\n"
+    "	mov %rax, gate_target_ss(%rip)\n"
+    "	mov %rsp, gate_target_rsp(%rip)\n"
+    "	lretq\n");
+
+/* A 64-bit call gate: type 0xC, present, the given DPL, target KERNEL_CS64:call_gate_target. */
+static void set_call_gate(int dpl)
+{
+	u64 off = (u64)call_gate_target;
+	gdt[CALL_GATE_SEL / 8] = (off & 0xffff) | ((u64)KERNEL_CS64 << 16) | ((u64)(0xc | 0x80 | dpl << 5) << 40) | ((off >> 16 & 0xffff) << 48);
+	gdt[CALL_GATE_SEL / 8 + 1] = off >> 32;
+}
+
+static const struct { u32 off; u16 sel; } __attribute__((packed)) gate_ptr = { 0, CALL_GATE_SEL | 3 };
+
+static u64 user_call_gate(u64 arg)
+{
+	(void)arg;
+	asm volatile("lcall *%0" : : "m"(gate_ptr) : "rax", "memory");
+	return read_cs();
+}
+
+/* These fault before the target runs, so nothing clobbers RAX. */
+USER_PROBE(user_call_gate_probe, "lcall *(%%rax)", : : "a"(&gate_ptr) : "memory")
+USER_PROBE(user_jmp_gate_probe, "ljmp *(%%rax)", : : "a"(&gate_ptr) : "memory")
+
+static void test_call_gates(void)
+{
+	set_call_gate(3);
+	gate_target_cs = gate_target_ss = gate_target_rsp = ~0ull;
+	u64 cs = user_run(user_call_gate, 0, 0);
+	expect_eq("far CALL from CPL3 through a DPL3 call gate runs the target at CPL0", gate_target_cs, KERNEL_CS64);
+	expect_eq("... with SS a null selector of the new level (APM §4.11.3)", gate_target_ss, 0);
+	expect_eq("... on the TSS.RSP0 stack: old SS, RSP, CS, RIP pushed (4 x 8 bytes)", gate_target_rsp, tss.rsp[0] - 32);
+	expect_eq("LRETQ returns to CPL3", cs, USER_CS64 | 3);
+	/* A JMP through a call gate cannot change privilege (SDM Vol 2 JMP): #GP(target selector). */
+	user_run(user_jmp_gate_probe, 0, 0);
+	ex_check("far JMP from CPL3 through a call gate to CPL0 code: #GP(target)", GP_VECTOR, KERNEL_CS64, ex_site);
+	/* The gate's DPL must admit the caller (SDM Vol 3 §5.8.4): #GP(gate selector). */
+	set_call_gate(0);
+	user_run(user_call_gate_probe, 0, 0);
+	ex_check("far CALL from CPL3 through a DPL0 call gate: #GP(gate)", GP_VECTOR, CALL_GATE_SEL, ex_site);
+	gdt[CALL_GATE_SEL / 8] = gdt[CALL_GATE_SEL / 8 + 1] = 0;
+}
+
 void test_main(void)
 {
+	test_call_gates();
 	test_iretq_and_gates();
 	test_gate_dpl();
 	test_privileged_instructions();
