@@ -1702,9 +1702,11 @@ function judgeRun(plan: Plan, verdict: Verdict, o: Observation, f: Features, bef
     const inj = before.u32(V.EVENTINJ);
     const echoed = (eii & 0x80000f00) === (inj & 0x80000f00) && (t === 2 || (eii & 0xff) === (inj & 0xff));
     if (![0, 2, 3, 4].includes(t) || eii & 0x7ffff000 || (eii & 0x800 && t !== 3 && !echoed)) fails.push(`EXITINTINFO 0x${eii.toString(16)} is malformed (§3.6)`);
-    // Nothing ran in L2, so the event in delivery is L1's EVENTINJ: same TYPE (#BP/#OF stay 3, §6.7).
+    // Nothing ran in L2, so an event in delivery with the injected vector is L1's EVENTINJ: same
+    // TYPE (#BP/#OF stay 3, §6.7). (A different vector is a later event: the injected one was
+    // delivered and the handler's first instruction faulted, its own delivery failing.)
     const injected = before.u32(V.EVENTINJ);
-    if (o.l2Retired === 0 && injected & 0x80000000 && ((eii >>> 8) & 7) !== ((injected >>> 8) & 7))
+    if (o.l2Retired === 0 && injected & 0x80000000 && (eii & 0xff) === (injected & 0xff) && ((eii >>> 8) & 7) !== ((injected >>> 8) & 7))
       fails.push(`EXITINTINFO 0x${eii.toString(16)} reports the injected event 0x${injected.toString(16)} with TYPE ${(eii >>> 8) & 7} instead of ${(injected >>> 8) & 7} (§6.7)`);
   } else if (eii !== 0 || after.u32(V.EXITINTINFO_ERR) !== 0) {
     // V = 0: nothing was being delivered; the rest of the field should be clean too.
