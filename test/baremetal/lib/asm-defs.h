@@ -104,4 +104,27 @@
 .endm
 #endif
 
+#ifdef __ASSEMBLER__
+/*
+ * Around a call into 32-bit or 16-bit code from 64-bit code (the mode tests): saves what that
+ * code cannot preserve (the upper halves of RBX/RBP; R12-R15 it cannot even name).
+ */
+.macro SAVE_CALLEE
+	push %rbx
+	push %rbp
+	push %r12
+	push %r13
+	push %r14
+	push %r15
+.endm
+.macro RESTORE_CALLEE
+	pop %r15
+	pop %r14
+	pop %r13
+	pop %r12
+	pop %rbp
+	pop %rbx
+.endm
+#endif
+
 #endif

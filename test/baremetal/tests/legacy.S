@@ -12,22 +12,6 @@
 
 	.text
 	.code64
-.macro SAVE_CALLEE
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
-.endm
-.macro RESTORE_CALLEE
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
-.endm
 
 /*
  * 64-bit code ignores DS, ES and SS, which may hold null or user selectors after earlier tests;

@@ -18,23 +18,6 @@
 
 	.text
 	.code64
-/* Saves what 32-bit code cannot (the upper halves of RBX/RBP/RSP, R12-R15 stay untouched). */
-.macro SAVE_CALLEE
-	push %rbx
-	push %rbp
-	push %r12
-	push %r13
-	push %r14
-	push %r15
-.endm
-.macro RESTORE_CALLEE
-	pop %r15
-	pop %r14
-	pop %r13
-	pop %r12
-	pop %rbp
-	pop %rbx
-.endm
 
 /* u32 compat_call(u32 x): returns x + 1, computed in compatibility mode. */
 	.globl compat_call
