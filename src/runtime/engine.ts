@@ -98,12 +98,14 @@ const REGION_AT = 64;
 /** Most blocks in one region. */
 const REGION_MAX = 24;
 /**
- * Most IR ops in one region, a helper call counting as HELPER_COST (it spills and reloads the
- * registers around it). V8 will not optimise a function past a bytecode size, and an
+ * Most IR ops in one region, a HELPER op counting as HELPER_COST: a helper call spills and
+ * reloads the registers around it, and an SSE instruction the JIT runs inline (jit/vector.ts)
+ * emits a dozen lane statements. V8 will not optimise a function past a bytecode size, and an
  * unoptimised region is slower than the blocks it replaced: keep regions well below that.
+ * (At 12, the vectorised loop of bench's `integer` grew past it and ran 3.5x slower.)
  */
 const REGION_MAX_COST = 1200;
-const HELPER_COST = 12;
+const HELPER_COST = 40;
 
 function unitCost(ir: IrBlock): number {
   let c = 0;
