@@ -92,8 +92,8 @@ export function deliver(cpu: Cpu, vector: number, errorCode: number, kind: Event
   const flags = getRflags(cpu) | (pushRf ? RF : 0);
   const oldCs = s[segAt(SegReg.CS) + SegField.SEL];
   const oldSs = s[segAt(SegReg.SS) + SegField.SEL];
-  const oldRsp = pair(s, 2 * 4);
-  const rip = pair(s, S.RIP_LO);
+  const oldRsp = cpu.st.reg(4);
+  const rip = cpu.st.rip;
   const push = errorCode >= 0;
 
   if (long) {
@@ -117,7 +117,7 @@ export function deliver(cpu: Cpu, vector: number, errorCode: number, kind: Event
     }
     loadCodeSegment(cpu, sel, newCpl);
     if (newCpl < oldCpl) setSegCache(cpu, SegReg.SS, newSs, 0, 0, 0);
-    setRsp(cpu, rsp - 8 * frame.length);
+    cpu.st.setReg(4, rsp - 8 * frame.length);
   } else {
     const size = type & 8 ? 4 : 2;
     let esp = oldRsp % 4294967296;
@@ -155,11 +155,6 @@ export function deliver(cpu: Cpu, vector: number, errorCode: number, kind: Event
   let nf = flags & ~(F.TF | NT | RF | VM);
   if (interruptGate) nf &= ~F.IF;
   setRflags(cpu, nf);
-}
-
-function setRsp(cpu: Cpu, v: number): void {
-  cpu.s[8] = v | 0;
-  cpu.s[9] = Math.floor(v / 4294967296) | 0;
 }
 
 function write64(cpu: Cpu, at: number, v: number): void {

@@ -33,7 +33,7 @@ import { Msr } from './msr.js';
 import { Attr, cpl, desc, descAttr, descLimit, inLongMode, protectedMode, readDescriptor, segAt, setSegCache } from './segments.js';
 import { interceptInsn } from '../svm/intercept.js';
 import { ExitCode } from '../svm/vmcb.js';
-import { gp0, needProtected, readStack, setRip, setStackPointer, stackPointer, sys, wrapSp, writeStack } from './system.js';
+import { gp0, needProtected, readStack, setStackPointer, stackPointer, sys, wrapSp, writeStack } from './system.js';
 
 const TWO32 = 4294967296;
 
@@ -286,7 +286,7 @@ const sysenter: Helper = (cpu) => {
   s[S.CPL] = 0;
   s[2 * Reg.RSP] = s[S.SYSENTER_ESP_LO];
   s[2 * Reg.RSP + 1] = 0;
-  setRip(cpu, s[S.SYSENTER_EIP_LO] >>> 0);
+  cpu.st.rip = s[S.SYSENTER_EIP_LO] >>> 0;
   sys(cpu).systemChanged(cpu, true);
 };
 
@@ -300,7 +300,7 @@ const sysexit: Helper = (cpu) => {
   s[S.CPL] = 3;
   s[2 * Reg.RSP] = s[2 * Reg.RCX];
   s[2 * Reg.RSP + 1] = 0;
-  setRip(cpu, s[2 * Reg.RDX] >>> 0);
+  cpu.st.rip = s[2 * Reg.RDX] >>> 0;
   sys(cpu).systemChanged(cpu, true);
 };
 

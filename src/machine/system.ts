@@ -49,24 +49,12 @@ export function sys(cpu: Cpu) {
   return cpu.sys;
 }
 
-export function setRip(cpu: Cpu, v: number): void {
-  cpu.s[S.RIP_LO] = v | 0;
-  cpu.s[S.RIP_HI] = Math.floor(v / TWO32) | 0;
-}
 
 /** Continue after the instruction (the lifter's RESUME does not advance RIP by itself). */
 function next(cpu: Cpu, insn: Insn): void {
-  setRip(cpu, insn.next);
+  cpu.st.rip = insn.next;
 }
 
-function reg64(cpu: Cpu, r: number): number {
-  return cpu.s[2 * r + 1] * TWO32 + (cpu.s[2 * r] >>> 0);
-}
-
-function setReg64(cpu: Cpu, r: number, v: number): void {
-  cpu.s[2 * r] = v | 0;
-  cpu.s[2 * r + 1] = Math.floor(v / TWO32) | 0;
-}
 
 // ---- the stack, at the current stack width ----
 
@@ -78,12 +66,12 @@ function stackLinear(cpu: Cpu, sp: number): number {
 
 export function stackPointer(cpu: Cpu): number {
   const w = stackBytes(cpu.mode);
-  return w === 8 ? reg64(cpu, RSP) : w === 4 ? cpu.s[8] >>> 0 : cpu.s[8] & 0xffff;
+  return w === 8 ? cpu.st.reg(RSP) : w === 4 ? cpu.s[8] >>> 0 : cpu.s[8] & 0xffff;
 }
 
 export function setStackPointer(cpu: Cpu, v: number): void {
   const w = stackBytes(cpu.mode);
-  if (w === 8) setReg64(cpu, RSP, v);
+  if (w === 8) cpu.st.setReg(RSP, v);
   else if (w === 4) (cpu.s[8] = v | 0), (cpu.s[9] = 0);
   else cpu.s[8] = (cpu.s[8] & ~0xffff) | (v & 0xffff);
 }
@@ -464,7 +452,7 @@ function farTransfer(call: boolean): Helper {
       loadCodeSegment(cpu, sel, cpl(cpu));
       setStackPointer(cpu, wrapSp(cpu, sp - 2 * size));
     } else loadCodeSegment(cpu, sel, cpl(cpu));
-    setRip(cpu, size === 2 ? offset & 0xffff : offset);
+    cpu.st.rip = size === 2 ? offset & 0xffff : offset;
     sys(cpu).systemChanged(cpu, false);
   };
 }
@@ -500,7 +488,7 @@ function callGate(cpu: Cpu, insn: Insn, sel: number, call: boolean, oldCs: numbe
   if (!(cs & Attr.P)) throw new CpuException(Vec.NP, target & 0xfffc);
   const newCpl = conforming ? level : csDpl;
   if (call) {
-    const oldRsp = reg64(cpu, RSP);
+    const oldRsp = cpu.st.reg(RSP);
     const oldSs = cpu.s[segAt(SegReg.SS) + SegField.SEL] & 0xffff;
     const inner = newCpl < level;
     let rsp = oldRsp;
@@ -512,9 +500,9 @@ function callGate(cpu: Cpu, insn: Insn, sel: number, call: boolean, oldCs: numbe
     for (let i = 0; i < frame.length; i++) cpu.mem.write64(rsp - 8 * (i + 1), frame[i] | 0, Math.floor(frame[i] / TWO32) | 0);
     loadCodeSegment(cpu, target, newCpl);
     if (inner) setSegCache(cpu, SegReg.SS, newCpl, 0, 0, 0);
-    setReg64(cpu, RSP, rsp - 8 * frame.length);
+    cpu.st.setReg(RSP, rsp - 8 * frame.length);
   } else loadCodeSegment(cpu, target, newCpl);
-  setRip(cpu, offset);
+  cpu.st.rip = offset;
   sys(cpu).systemChanged(cpu, true);
 }
 
@@ -540,7 +528,7 @@ const retf: Helper = (cpu, insn) => {
     loadCodeSegment(cpu, sel, newCpl);
     setStackPointer(cpu, wrapSp(cpu, sp + 2 * size + imm));
   }
-  setRip(cpu, offset);
+  cpu.st.rip = offset;
   sys(cpu).systemChanged(cpu, false);
 };
 
@@ -577,7 +565,7 @@ const iret: Helper = (cpu, insn) => {
     loadCodeSegment(cpu, sel, 0);
     setStackPointer(cpu, wrapSp(cpu, sp + 3 * size));
     setRflags(cpu, (getRflags(cpu) & ~changeableFlags(cpu, size)) | (flags & changeableFlags(cpu, size)));
-    setRip(cpu, rip);
+    cpu.st.rip = rip;
     sys(cpu).systemChanged(cpu, false);
     sys(cpu).iretExecuted(cpu);
     return;
@@ -603,7 +591,7 @@ const iret: Helper = (cpu, insn) => {
     setStackPointer(cpu, wrapSp(cpu, sp + 3 * size));
   }
   setRflags(cpu, nf & ~VM);
-  setRip(cpu, size === 2 ? rip & 0xffff : rip);
+  cpu.st.rip = size === 2 ? rip & 0xffff : rip;
   sys(cpu).systemChanged(cpu, false);
   sys(cpu).iretExecuted(cpu);
 };
@@ -819,22 +807,22 @@ const syscall: Helper = (cpu, insn) => {
   const sel = s[S.STAR_HI] & 0xffff;
   const flags = getRflags(cpu);
   if (inLongMode(cpu)) {
-    setReg64(cpu, 1, insn.next);
-    setReg64(cpu, 11, flags & ~RF);
+    cpu.st.setReg(1, insn.next);
+    cpu.st.setReg(11, flags & ~RF);
     const target = is64BitCode(cpu.mode) ? s[S.LSTAR_HI] * TWO32 + (s[S.LSTAR_LO] >>> 0) : s[S.CSTAR_HI] * TWO32 + (s[S.CSTAR_LO] >>> 0);
     setSegCache(cpu, SegReg.CS, sel & 0xfffc, 0x29b /* 64-bit code, DPL 0, present, accessed */ | 0x200, 0xffffffff, 0);
     setSegCache(cpu, SegReg.SS, (sel + 8) & 0xfffc, 0x493 /* data RW, DPL 0, present, D/B */, 0xffffffff, 0);
     s[S.CPL] = 0;
     setRflags(cpu, flags & ~s[S.SFMASK] & ~RF);
-    setRip(cpu, target);
+    cpu.st.rip = target;
   } else {
     // Legacy mode: EIP from STAR[31:0], IF, VM and RF cleared.
-    setReg64(cpu, 1, insn.next % TWO32);
+    cpu.st.setReg(1, insn.next % TWO32);
     setSegCache(cpu, SegReg.CS, sel & 0xfffc, 0xc9b, 0xffffffff, 0);
     setSegCache(cpu, SegReg.SS, (sel + 8) & 0xfffc, 0xc93, 0xffffffff, 0);
     s[S.CPL] = 0;
     setRflags(cpu, flags & ~(F.IF | VM | RF));
-    setRip(cpu, s[S.STAR_LO] >>> 0);
+    cpu.st.rip = s[S.STAR_LO] >>> 0;
   }
   sys(cpu).systemChanged(cpu, true);
 };
@@ -846,16 +834,16 @@ const sysret: Helper = (cpu, insn) => {
   if (!protectedMode(cpu) || cpl(cpu) !== 0) gp0();
   const base = (s[S.STAR_HI] >>> 16) & 0xffff;
   const to64 = insn.opSize === 8;
-  const rip = to64 ? reg64(cpu, 1) : s[2] >>> 0;
+  const rip = to64 ? cpu.st.reg(1) : s[2] >>> 0;
   if (to64 && (rip >= 2 ** 47 || rip < -(2 ** 47))) gp0(); // non-canonical RCX: #GP in ring 0 (AMD)
   if (to64) setSegCache(cpu, SegReg.CS, (base + 16) | 3, 0x2fb, 0xffffffff, 0);
   else setSegCache(cpu, SegReg.CS, base | 3, 0xcfb, 0xffffffff, 0);
   // SS keeps its old attributes on AMD except DPL 3; we load a flat writable data segment.
   setSegCache(cpu, SegReg.SS, (base + 8) | 3, 0xcf3, 0xffffffff, 0);
   s[S.CPL] = 3;
-  if (inLongMode(cpu)) setRflags(cpu, (reg64(cpu, 11) & 0x3c7fd7) | 2);
+  if (inLongMode(cpu)) setRflags(cpu, (cpu.st.reg(11) & 0x3c7fd7) | 2);
   else s[S.FLAGS] |= F.IF;
-  setRip(cpu, rip);
+  cpu.st.rip = rip;
   sys(cpu).systemChanged(cpu, true);
 };
 

@@ -20,10 +20,6 @@ import { ExitCode } from './vmcb.js';
 const TWO32 = 4294967296;
 const MAXPHYADDR = 48;
 
-function setRip(cpu: Cpu, v: number): void {
-  cpu.s[S.RIP_LO] = v | 0;
-  cpu.s[S.RIP_HI] = Math.floor(v / TWO32) | 0;
-}
 
 /** §5.1 steps 1-2: #UD unless EFER.SVME and protected mode (not v86), #GP(0) unless CPL 0. */
 function svmEnabledAndPrivileged(cpu: Cpu): void {
@@ -55,7 +51,7 @@ function loadSave(exitCode: number, load: boolean): Helper {
     interceptInsn(cpu, exitCode, insn);
     if (load) cpu.svm!.vmload(pa);
     else cpu.svm!.vmsave(pa);
-    setRip(cpu, insn.next);
+    cpu.st.rip = insn.next;
   };
 }
 
@@ -64,7 +60,7 @@ function gifInstruction(exitCode: number, gif: boolean): Helper {
     svmEnabledAndPrivileged(cpu);
     interceptInsn(cpu, exitCode, insn);
     cpu.svm!.gif = gif;
-    setRip(cpu, insn.next);
+    cpu.st.rip = insn.next;
   };
 }
 
@@ -74,7 +70,7 @@ const invlpga: Helper = (cpu, insn) => {
   interceptInsn(cpu, ExitCode.INVLPGA, insn);
   cpu.sys!.invalidatePage(cpu, 0);
   cpu.mem.flushTlb();
-  setRip(cpu, insn.next);
+  cpu.st.rip = insn.next;
 };
 
 /** SKINIT is not advertised (CPUID Fn8000_0001 ECX[12] = 0): after the common checks, #UD, intercept or not (§5.11). */
@@ -91,7 +87,7 @@ const vmmcall: Helper = (cpu, insn) => {
   }
   if (!cpu.sys) throw new CpuException(Vec.UD);
   cpu.sys.hypercall(cpu);
-  setRip(cpu, insn.next);
+  cpu.st.rip = insn.next;
 };
 
 export const SVM_HELPERS: Record<string, Helper> = {

@@ -212,7 +212,7 @@ export class Svm implements SvmHooks {
       this.w64(vmcbPa + Vmcb.EVENTINJ, 0);
       this.gif = false;
       this.count(ExitCode.INVALID);
-      setRip(cpu, next);
+      cpu.st.rip = next;
       setRflags(cpu, getRflags(cpu) & ~RF);
       return;
     }
@@ -401,7 +401,7 @@ export class Svm implements SvmHooks {
     s[S.CPL] = 0;
     s[S.DR7] = 0x400;
     setRflags(cpu, this.hostRflags & ~(RF | (1 << 17)));
-    setRip(cpu, this.hostRip);
+    cpu.st.rip = this.hostRip;
     if (this.np) {
       // G_PAT back to vmcb12 as two halves (a PAT value does not fit a double exactly).
       this.w32(pa + Vmcb.G_PAT, this.machine.msrs.read(cpu, 0x277));
@@ -501,9 +501,5 @@ export class Svm implements SvmHooks {
 /** EFER bits defined for this CPU: SCE, LME, LMA, NXE, SVME. */
 const EFER_VALID = 0x1 | 0x100 | 0x400 | 0x800 | 0x1000;
 
-function setRip(cpu: Cpu, v: number): void {
-  cpu.s[S.RIP_LO] = v | 0;
-  cpu.s[S.RIP_HI] = Math.floor(v / TWO32) | 0;
-}
 
 export { ExitCode, EventInj };
