@@ -31,6 +31,10 @@ export const enum Prot {
   EXEC = 4,
 }
 
+/** Bit-cast scratch for readF64's slow path (little-endian host). */
+const F64_VALUE = new Float64Array(1);
+const F64_BITS = new Int32Array(F64_VALUE.buffer);
+
 export class Memory {
   readonly ram: ArrayBuffer;
   readonly u8: Uint8Array;
@@ -314,6 +318,20 @@ export class Memory {
     const lo = this.read32(a);
     this.hi = this.read32(a + 4);
     return lo;
+  }
+
+  /**
+   * A double-precision read (inline SSE arithmetic). Only for values that are then checked to
+   * be numbers: a NaN's payload may not survive the conversion, so exact copies use read64.
+   */
+  readF64(a: number): number {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 8) return this.dv.getFloat64(this.tlbBaseR[i] + off, true);
+    F64_BITS[0] = this.read64(a);
+    F64_BITS[1] = this.hi;
+    return F64_VALUE[0];
   }
 
   // ---- writes ----

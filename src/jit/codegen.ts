@@ -27,7 +27,7 @@ import type { JitRuntime } from './runtime.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 import { SSE_HELPERS } from '../cpu/helpers/sse.js';
 import { X87_HELPERS } from '../cpu/helpers/x87.js';
-import { inlineVector } from './vector.js';
+import { GPR_FORMS, inlineVector, type VectorContext } from './vector.js';
 
 export type BlockFn = () => number;
 
@@ -72,6 +72,8 @@ class Emitter {
   flagsAt: FlagsAt = 'state';
   /** The FLAGS insn whose values sit in the flag locals when flagsAt is 'locals'. */
   flagsInsn: IrInsn | null = null;
+  /** With flagsAt 'state': the arithmetic flags are also in the local `fw` (after an inline UCOMISD). */
+  flagsWord = false;
   lastIp = -1;
   /** The block being lowered, its index, and where its instructions start in the unit's list. */
   blk: IrBlock;
@@ -93,6 +95,14 @@ class Emitter {
       for (const i of b.code) {
         if (i.op === Op.GET || i.op === Op.PUT) this.used.add(i.reg);
         if (i.op === Op.PUT) this.dirty.add(i.reg);
+        if (i.op === Op.HELPER && GPR_FORMS.has(b.insns[i.k].mnem)) {
+          // Inline SSE forms (jit/vector.ts) use general registers through their locals.
+          b.insns[i.k].ops.forEach((o, n) => {
+            if (o.kind !== OpKind.Reg) return;
+            this.used.add(o.reg);
+            if (n === 0) this.dirty.add(o.reg);
+          });
+        }
       }
     });
     this.looping = blocks.some((b) => b.code.some((i) => (i.op === Op.JUMP || i.op === Op.BRANCH) && (this.members.has(i.imm) || (i.op === Op.BRANCH && this.members.has(i.imm2)))));
@@ -107,6 +117,7 @@ class Emitter {
     for (const i of this.blk.code) if (i.dst >= 0) this.defs[i.dst] = i;
     this.flagsAt = this.looping ? 'dynamic' : 'state';
     this.flagsInsn = null;
+    this.flagsWord = false;
     this.lastIp = -1;
     this.body = [];
     this.dirtyNow = new Set(this.dirty);
@@ -257,6 +268,22 @@ class Emitter {
     return null;
   }
 
+  /**
+   * For jit/vector.ts: the memory operand's address, the register locals, and a slow path that
+   * runs the helper with the state up to date (FP helpers read only address registers and
+   * MXCSR; the one that writes a general register is reloaded after).
+   */
+  vectorContext(i: IrInsn, insn: Insn): VectorContext {
+    const wb = [...this.dirtyNow].map((r) => `s[${2 * r}] = r${r}l; s[${2 * r + 1}] = r${r}h;`).join(' ');
+    const dst = insn.ops[0];
+    const reload = dst && dst.kind === OpKind.Reg ? `r${dst.reg}l = s[${2 * dst.reg}]; r${dst.reg}h = s[${2 * dst.reg + 1}];` : '';
+    return {
+      addr: i.a >= 0 ? this.t(i.a) : null,
+      slow: `${wb} s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${JSON.stringify(insn.mnem)}](cpu, I[${this.base[this.bi] + i.k}]); ${reload}`,
+      gpr: (r) => [`r${r}l`, `r${r}h`],
+    };
+  }
+
   lower(i: IrInsn): void {
     const t = (n: number) => this.t(n);
     const h = (n: number) => this.h(n);
@@ -344,6 +371,7 @@ class Emitter {
         this.emit(stmts`fop = ${opsz}; fdl = ${t(i.a)}; fdh = ${wide ? h(i.a) : 0}; fsl = ${i.b >= 0 ? t(i.b) : 0}; fsh = ${i.b >= 0 && this.blk.types[i.b] === Ty.I64 ? h(i.b) : 0}; fs2 = ${i.c >= 0 ? t(i.c) : 0};`);
         this.flagsAt = 'locals';
         this.flagsInsn = i;
+        this.flagsWord = false;
         return;
       }
       case Op.COND: {
@@ -352,6 +380,7 @@ class Emitter {
         if (fused) return this.emit(stmts`${t(d)} = (${fused}) ? 1 : 0;`);
         if (this.flagsAt === 'locals') return this.emit(stmts`${t(d)} = rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2);`);
         if (this.flagsAt === 'dynamic') return this.emit(stmts`${t(d)} = fop >= 0 ? rt.condOf(${i.k}, fop, fdl, fdh, fsl, fsh, fs2) : rt.cond(${i.k});`);
+        if (this.flagsWord) return this.emit(stmts`${t(d)} = condFromFlags(${i.k}, fw) ? 1 : 0;`);
         return this.emit(stmts`${t(d)} = rt.cond(${i.k});`);
       }
       case Op.GETFLAGS:
@@ -362,6 +391,7 @@ class Emitter {
         this.emit(this.flushFlags());
         this.emit(stmts`rt.setflags(${t(i.a)}, ${i.imm}); fop = -1;`);
         this.flagsAt = 'state';
+        this.flagsWord = false;
         return;
       case Op.SELECT:
         this.emit(stmts`${t(d)} = ${t(i.a)} ? ${t(i.b)} : ${t(i.c)};`);
@@ -377,17 +407,26 @@ class Emitter {
       }
       case Op.HELPER: {
         const insn = this.blk.insns[i.k];
-        const inline = inlineVector(insn, i.a >= 0 ? t(i.a) : null);
+        const inline = inlineVector(insn, this.vectorContext(i, insn));
         if (inline) {
-          // Touches only XMM lanes in the state (and memory): registers and flags stay in locals.
-          if (i.a >= 0) this.setIp(i.gi);
-          return this.emit(inline);
+          // Registers and flags stay in locals (a slow path inside writes back what its helper reads).
+          this.setIp(i.gi);
+          this.emit(inline);
+          const dst = insn.ops[0];
+          if (dst.kind === OpKind.Reg) this.dirtyNow.add(dst.reg);
+          if (insn.mnem === 'ucomisd' || insn.mnem === 'comisd') {
+            this.flagsAt = 'state';
+            this.flagsInsn = null;
+            this.flagsWord = true;
+          }
+          return;
         }
         this.setIp(i.gi);
         this.emit(this.writebackRegs());
         this.dirtyNow.clear();
         this.emit(this.flushFlags());
         this.flagsAt = 'state';
+        this.flagsWord = false;
         // While the helper runs, the state array holds the registers (a REP string helper that
         // faults part-way has already advanced RCX/RSI/RDI there): the fault path must not
         // overwrite them with the locals, hence `inHelper`.
@@ -509,7 +548,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
       ]
     : (cases[0].consequent as E.Statement[]);
   const inner = fn(name, [], [
-    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'ip', 'ic', 'pc']),
+    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc']),
     ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
     ...loads,
     tryCatch(body, 'e', onFault),
@@ -521,7 +560,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
       {
         type: 'ExpressionStatement',
         expression: fn('factory', ['rt', 'I', 'P', 'Q', 'ERR', 'CpuException'], [
-          ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R;`,
+          ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R, condFromFlags = rt.condFromFlags;`,
           ...stmts`const mul64 = rt.mul64, imulOverflow64 = rt.imulOverflow64, imulOverflow32 = rt.imulOverflow32, shl64 = rt.shl64, shr64 = rt.shr64, sar64 = rt.sar64;`,
           { type: 'ReturnStatement', argument: inner },
         ]),

@@ -23,6 +23,8 @@ export class JitRuntime {
   readonly shl64 = shl64;
   readonly shr64 = shr64;
   readonly sar64 = sar64;
+  /** Conditions on a flags word held in a local (after an inline UCOMISD). */
+  readonly condFromFlags = condFromFlags;
 
   constructor(readonly cpu: Cpu) {
     this.s = cpu.s;
