@@ -175,20 +175,32 @@ class Emitter {
   /** Flag locals → state, where they may hold the flags. */
   flushFlags(): E.Statement[] {
     if (this.flagsAt === 'state') return [];
-    const write = stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`;
-    return this.flagsAt === 'locals' ? write : [ifStmt(expr`fop >= 0`, write)];
+    return this.flagsAt === 'locals' ? this.flagsToState() : [ifStmt(expr`fop >= 0`, this.flagsToState())];
   }
 
-  /** Leave the unit: registers and flags to the state, RIP, retired instructions, exit index. */
+  flagsToState(): E.Statement[] {
+    return stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`;
+  }
+
+  /**
+   * Leave the unit with RIP = rip, `retired` instructions of this block retired and exit index
+   * `ret`. Exits share one exit sequence after the unit's body (registers and flags to the
+   * state, RIP, instruction count): each exit only sets `nr` (the next RIP) and `ex`, so a unit
+   * with many exits stays small enough for V8 to compile quickly and optimise. An exit with
+   * no RIP (the helper set it) writes back in place.
+   */
   exitTo(rip: E.Expression | number | null, ret: number, retired = this.blk.insns.length): E.Statement[] {
-    const count: E.Expression = this.looping ? (retired ? expr`ic + ${retired}` : expr`ic`) : num(retired);
-    if (rip === null) return [...this.writebackRegs(), ...this.flushFlags(), ...stmts`f64[${ICOUNT_F64}] += ${count}; return ${ret};`];
-    const ripLo: Hole = typeof rip === 'number' ? rip | 0 : expr`${rip} | 0`;
-    const ripHi: Hole = typeof rip === 'number' ? Math.floor(rip / 4294967296) : expr`Math.floor(${rip} / 4294967296)`;
+    const count = this.looping ? (retired ? stmts`ic += ${retired};` : []) : stmts`ic = ${retired};`;
+    if (rip === null) return [...this.writebackRegs(), ...this.flushFlags(), ...count, ...stmts`f64[${ICOUNT_F64}] += ic; return ${ret};`];
+    return [...count, ...stmts`nr = ${rip}; ex = ${ret};`, { type: 'BreakStatement', label: { type: 'Identifier', name: 'out' } }];
+  }
+
+  /** The shared exit sequence (see exitTo): every register the unit writes, flags held in locals. */
+  sharedExit(): E.Statement[] {
     return [
-      ...this.writebackRegs(),
-      ...this.flushFlags(),
-      ...stmts`s[${S.RIP_LO}] = ${ripLo}; s[${S.RIP_HI}] = ${ripHi}; f64[${ICOUNT_F64}] += ${count}; return ${ret};`,
+      ...this.writebackAll(),
+      ifStmt(expr`fop >= 0`, this.flagsToState()),
+      ...stmts`s[${S.RIP_LO}] = nr | 0; s[${S.RIP_HI}] = Math.floor(nr / 4294967296); f64[${ICOUNT_F64}] += ic; return ex;`,
     ];
   }
 
@@ -535,10 +547,10 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
   }
   const onFault: E.Statement[] = [
     ifStmt(expr`inHelper === 0`, em.writebackAll()),
-    ifStmt(expr`fop >= 0`, stmts`s[${S.CC_OP}] = fop; s[${S.CC_DST_LO}] = fdl; s[${S.CC_DST_HI}] = fdh; s[${S.CC_SRC_LO}] = fsl; s[${S.CC_SRC_HI}] = fsh; s[${S.CC_SRC2_LO}] = fs2;`),
+    ifStmt(expr`fop >= 0`, em.flagsToState()),
     ...stmts`rt.faultAt(P[ip], ic + Q[ip]); throw e;`,
   ];
-  const body: E.Statement[] = em.looping
+  const units: E.Statement[] = em.looping
     ? [
         {
           type: 'LabeledStatement',
@@ -547,8 +559,10 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
         },
       ]
     : (cases[0].consequent as E.Statement[]);
+  // Every exit but RESUME and faults breaks out of `out` into the shared exit sequence.
+  const body: E.Statement[] = [{ type: 'LabeledStatement', label: { type: 'Identifier', name: 'out' }, body: { type: 'BlockStatement', body: units } }, ...em.sharedExit()];
   const inner = fn(name, [], [
-    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc']),
+    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc', 'nr', 'ex']),
     ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
     ...loads,
     tryCatch(body, 'e', onFault),
