@@ -110,30 +110,31 @@ function storePair(i: number, v: number): void {
 
 /**
  * Long division by a divisor below 2^32, one 16-bit limb at a time: the running remainder
- * (< 2^32) times 2^16 plus a limb stays below 2^48, exact in a double. Callers have checked
- * that the quotient fits in 64 bits, so only its low four limbs can be non-zero.
+ * (< d < 2^32) times 2^16 plus a limb stays below 2^48, exact in a double, and each quotient
+ * digit is below 2^16. Callers have checked that the quotient fits in 64 bits, so the high
+ * half of the dividend (n3:n2) is below d: it is the first remainder, and four digits remain.
  */
-function divBySmall(n0: number, n1: number, n2: number, n3: number, d: number): void {
-  let rem = 0;
-  let qHi = 0;
-  let qLo = 0;
-  for (let w = 3; w >= 0; w--) {
-    const word = w === 3 ? n3 : w === 2 ? n2 : w === 1 ? n1 : n0;
-    for (let half = 1; half >= 0; half--) {
-      const v = rem * 65536 + (half ? word >>> 16 : word & 0xffff);
-      let q = Math.floor(v / d);
-      rem = v - q * d;
-      if (rem < 0) (q -= 1), (rem += d);
-      else if (rem >= d) (q += 1), (rem -= d);
-      // Shift the 16-bit quotient digit into the 64-bit quotient (qHi:qLo as two doubles of 32 bits).
-      qHi = (qHi * 65536 + Math.floor(qLo / 65536)) % TWO32;
-      qLo = (qLo % 65536) * 65536 + q;
-    }
-  }
-  wide[0] = qLo;
-  wide[1] = qHi;
-  wide[2] = rem;
+function divBySmall(n0: number, n1: number, n2: number, _n3: number, d: number): void {
+  divRem = n2 >>> 0;
+  wide[1] = quotientDigit(n1 >>> 16, d) * 65536 + quotientDigit(n1 & 0xffff, d);
+  wide[0] = quotientDigit(n0 >>> 16, d) * 65536 + quotientDigit(n0 & 0xffff, d);
+  wide[2] = divRem;
   wide[3] = 0;
+}
+
+/** The running remainder of divBySmall. */
+let divRem = 0;
+
+/** One step of divBySmall: (divRem * 2^16 + limb) / d, the remainder left in divRem. */
+function quotientDigit(limb: number, d: number): number {
+  const v = divRem * 65536 + limb;
+  // The rounded double quotient is off by at most one.
+  let q = Math.floor(v / d);
+  let rem = v - q * d;
+  if (rem < 0) (q -= 1), (rem += d);
+  else if (rem >= d) (q += 1), (rem -= d);
+  divRem = rem;
+  return q;
 }
 
 /**
