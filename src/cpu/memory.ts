@@ -334,6 +334,30 @@ export class Memory {
     return F64_VALUE[0];
   }
 
+  /**
+   * 16 bytes (an SSE operand) into dst[at … at+3], every byte read before dst changes, so a
+   * fault leaves dst as it was. One TLB probe when the bytes lie in one page.
+   */
+  readVec(a: number, dst: Int32Array, at: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagR[i] === vpn && off <= PAGE_SIZE - 16) {
+      const p = this.tlbBaseR[i] + off;
+      const dv = this.dv;
+      dst[at] = dv.getInt32(p, true);
+      dst[at + 1] = dv.getInt32(p + 4, true);
+      dst[at + 2] = dv.getInt32(p + 8, true);
+      dst[at + 3] = dv.getInt32(p + 12, true);
+      return;
+    }
+    const x0 = this.read32(a), x1 = this.read32(a + 4), x2 = this.read32(a + 8), x3 = this.read32(a + 12);
+    dst[at] = x0;
+    dst[at + 1] = x1;
+    dst[at + 2] = x2;
+    dst[at + 3] = x3;
+  }
+
   // ---- writes ----
 
   write8(a: number, v: number): void {
@@ -384,6 +408,24 @@ export class Memory {
     this.checkWritable(a, 4);
     this.write16(a, v);
     this.write16(a + 2, v >>> 16);
+  }
+
+  /** 16 bytes from src[at … at+3], faulting (on either page) before any byte is written. */
+  writeVec(a: number, src: Int32Array, at: number): void {
+    const vpn = Math.floor(a * INV_PAGE);
+    const i = vpn & TLB_MASK;
+    const off = a - vpn * PAGE_SIZE;
+    if (this.tlbTagW[i] === vpn && off <= PAGE_SIZE - 16) {
+      const p = this.tlbBaseW[i] + off;
+      const dv = this.dv;
+      dv.setInt32(p, src[at], true);
+      dv.setInt32(p + 4, src[at + 1], true);
+      dv.setInt32(p + 8, src[at + 2], true);
+      dv.setInt32(p + 12, src[at + 3], true);
+      return;
+    }
+    if (off > PAGE_SIZE - 16) this.checkWritable(a, 16);
+    for (let k = 0; k < 4; k++) this.write32(a + 4 * k, src[at + k]);
   }
 
   write64(a: number, lo: number, hi: number): void {

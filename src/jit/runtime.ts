@@ -32,6 +32,9 @@ export class JitRuntime {
     this.mem = cpu.mem;
   }
 
+  /** Scratch lanes for a 16-byte memory source of inline SSE code (jit/vector.ts). */
+  readonly v = new Int32Array(4);
+
   /** High half of the last mulU32. */
   hi = 0;
 

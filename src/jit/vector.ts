@@ -117,13 +117,14 @@ function parse(src: string): E.Statement[] {
 
 const xmm = (reg: number) => S.XMM + 4 * reg;
 
-/** Read the source operand's four lanes into x0-x3 (memory first checks alignment). */
+/** Read the source operand's four lanes into x0-x3 (memory first checks alignment; rt.v is scratch). */
 function readSource(insn: Insn, addr: string | null, unaligned: boolean): string {
   const src = insn.ops[1];
   if (src.kind === OpKind.Xmm) return lanes((k) => `const x${k} = s[${xmm(src.reg) + k}];`).join(' ');
-  const check = unaligned ? '' : `if (${addr} % 16 !== 0) throw new CpuException(13, 0); `;
-  return check + lanes((k) => `const x${k} = mem.read32(${addr} + ${4 * k});`).join(' ');
+  return `${alignCheck(addr, unaligned)} mem.readVec(${addr}, rt.v, 0); ${lanes((k) => `const x${k} = rt.v[${k}];`).join(' ')}`;
 }
+
+const alignCheck = (addr: string | null, unaligned: boolean) => (unaligned ? '' : `if (${addr} % 16 !== 0) throw new CpuException(13, 0);`);
 
 /** What a lowering needs from the code generator. */
 export interface VectorContext {
@@ -316,17 +317,12 @@ function inlinePacked(insn: Insn, addr: string | null): E.Statement[] | null {
   if (!dst) return null;
   const move = MOVES[insn.mnem];
   if (move !== undefined) {
-    if (dst.kind === OpKind.Xmm) {
-      if (ops[1].kind === OpKind.Mem && !addr) return null;
-      const d = xmm(dst.reg);
-      return parse(`{ ${readSource(insn, addr, move)} ${lanes((k) => `s[${d + k}] = x${k};`).join(' ')} }`);
-    }
-    // An aligned store lies in one page, so its first 32-bit write faults (if any does) before
-    // anything is written.
-    if (dst.kind === OpKind.Mem && !move && addr && ops[1].kind === OpKind.Xmm) {
-      const x = xmm(ops[1].reg);
-      return parse(`{ if (${addr} % 16 !== 0) throw new CpuException(13, 0); ${lanes((k) => `mem.write32(${addr} + ${4 * k}, s[${x + k}]);`).join(' ')} }`);
-    }
+    // Memory operands move straight between memory and the register's lanes in the state.
+    const src = ops[1];
+    if (dst.kind === OpKind.Xmm && src.kind === OpKind.Xmm) return parse(`{ ${readSource(insn, addr, move)} ${lanes((k) => `s[${xmm(dst.reg) + k}] = x${k};`).join(' ')} }`);
+    if (!addr) return null;
+    if (dst.kind === OpKind.Xmm) return parse(`{ ${alignCheck(addr, move)} mem.readVec(${addr}, s, ${xmm(dst.reg)}); }`);
+    if (src.kind === OpKind.Xmm) return parse(`{ ${alignCheck(addr, move)} mem.writeVec(${addr}, s, ${xmm(src.reg)}); }`);
     return null;
   }
   if (dst.kind !== OpKind.Xmm) return null;

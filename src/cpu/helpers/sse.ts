@@ -99,6 +99,7 @@ function loadOperand(cpu: Cpu, insn: Insn, i: number, v: Vec128, unaligned = fal
   const n = op.size;
   if (n === 16 && !unaligned && a % 16 !== 0) misaligned();
   const m = cpu.mem;
+  if (n === 16) return m.readVec(a, v.i32, 0);
   v.i32[0] = m.read32(a);
   v.i32[1] = n >= 8 ? m.read32(a + 4) : 0;
   v.i32[2] = n === 16 ? m.read32(a + 8) : 0;
@@ -109,6 +110,7 @@ function loadOperand(cpu: Cpu, insn: Insn, i: number, v: Vec128, unaligned = fal
 function storeMem(cpu: Cpu, a: number, v: Vec128, n: number, unaligned: boolean): void {
   if (n === 16 && !unaligned && a % 16 !== 0) misaligned();
   const m = cpu.mem;
+  if (n === 16) return m.writeVec(a, v.i32, 0);
   if ((a & 4095) + n > 4096) {
     m.translate(a, Prot.WRITE);
     m.translate(a + n - 1, Prot.WRITE);
