@@ -14,7 +14,6 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runProgram, type RunOptions } from './run.js';
-import { bootImage, parseBootArgs } from './boot.js';
 
 const USAGE = `usage: svmjit run [options] <elf> [args...]
        svmjit profile [options] <elf> [args...]   (run with --profile)
@@ -139,7 +138,7 @@ function findProgramIndex(argv: string[]): number {
  * booted exactly as `svmjit boot --stats demo/hypervisor.flat` would boot it, so what the user
  * sees is what the documented command gives; `user` the user-mode program of demo/demo.c.
  */
-function runDemo(args: string[]): number {
+async function runDemo(args: string[]): Promise<number> {
   const which = args[0] ?? 'hypervisor';
   if (args.length > 1 || (which !== 'hypervisor' && which !== 'user')) fail(`demo takes 'hypervisor' (the default) or 'user', not '${args.join(' ')}'\n${USAGE}`, 2);
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -158,10 +157,16 @@ function runDemo(args: string[]): number {
       '"L2 |" are the guest\'s, printed through an I/O port the hypervisor intercepts; then come the hypervisor\'s\n' +
       '#VMEXIT counts and svmjit\'s own statistics. (`svmjit demo user` runs the user-mode demo.)\n\n',
   );
-  return bootImage(parseBootArgs(['--stats', file], fail));
+  return boot(['--stats', file]);
 }
 
-function main(): void {
+/** `svmjit boot`: the machine, its devices and SVM load only for this command, so `run` starts faster. */
+async function boot(args: string[]): Promise<number> {
+  const { bootImage, parseBootArgs } = await import('./boot.js');
+  return bootImage(parseBootArgs(args, fail));
+}
+
+async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'run' || cmd === 'profile') {
     const { opts, prog, args } = parseRunArgs(rest);
@@ -184,11 +189,11 @@ function main(): void {
     return;
   }
   if (cmd === 'boot') {
-    process.exitCode = bootImage(parseBootArgs(rest, fail));
+    process.exitCode = await boot(rest);
     return;
   }
   if (cmd === 'demo') {
-    process.exitCode = runDemo(rest);
+    process.exitCode = await runDemo(rest);
     return;
   }
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
@@ -198,4 +203,4 @@ function main(): void {
   fail(`unknown command '${cmd}'\n${USAGE}`, 2);
 }
 
-main();
+await main();

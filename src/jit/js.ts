@@ -6,6 +6,7 @@
  * A hole takes an ESTree node, a string (an identifier) or a number (a numeric literal).
  */
 import * as acorn from 'acorn';
+import { GENERATOR, generate } from 'astring';
 import type * as E from 'estree';
 
 export type Hole = E.Node | string | number;
@@ -86,4 +87,25 @@ export function tryCatch(body: E.Statement[], param: string, handler: E.Statemen
 
 export function fn(name: string, params: string[], body: E.Statement[]): E.FunctionExpression {
   return { type: 'FunctionExpression', id: { type: 'Identifier', name }, params: params.map((p) => ({ type: 'Identifier', name: p })), body: block(body), generator: false, async: false };
+}
+
+/**
+ * A statement printed verbatim: jit/vector.ts writes its lane code as source text, which would
+ * otherwise be parsed into a tree only to be printed again. (compileUnit's `verify` option
+ * re-parses whole units, so a malformed snippet is still caught.)
+ */
+export function raw(source: string): E.Statement {
+  return { type: 'RawStatement', source } as unknown as E.Statement;
+}
+
+const PRINTER = {
+  ...GENERATOR,
+  RawStatement(node: { source: string }, state: { write(s: string): void }) {
+    state.write(node.source);
+  },
+};
+
+/** The program as JavaScript source. */
+export function print(prog: E.Program): string {
+  return generate(prog, { generator: PRINTER as typeof GENERATOR });
 }

@@ -20,9 +20,9 @@
  * the helper, which then re-reads the operands (a memory source is read twice: harmless for RAM,
  * and SSE arithmetic on device memory is not something guests do).
  */
-import * as acorn from 'acorn';
 import type * as E from 'estree';
 import { F, S } from '../cpu/state.js';
+import { raw } from './js.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 
 /** Lane expressions of the destination (y0-y3) and source (x0-x3), and the result lanes to write. */
@@ -112,7 +112,7 @@ function shiftImm(mnem: string, c: number): [string, string, string, string] | n
 const MOVES: Record<string, boolean> = { movdqa: false, movaps: false, movapd: false, movdqu: true, movups: true, movupd: true };
 
 function parse(src: string): E.Statement[] {
-  return (acorn.parse(src, { ecmaVersion: 2022, sourceType: 'script' }) as unknown as E.Program).body as E.Statement[];
+  return [raw(src)];
 }
 
 const xmm = (reg: number) => S.XMM + 4 * reg;
