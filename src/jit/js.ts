@@ -20,7 +20,7 @@ function parseTemplate(strings: TemplateStringsArray, wrapExpr: boolean): E.Node
   for (let i = 1; i < strings.length; i++) src += `$$${i - 1}` + strings[i];
   if (wrapExpr) src = `(${src});`;
   const prog = acorn.parse(src, { ecmaVersion: 2022, sourceType: 'script', allowReturnOutsideFunction: true }) as unknown as E.Program;
-  hit = prog.body as E.Node[];
+  hit = prepare(prog.body) as E.Node[];
   cache.set(strings, hit);
   return hit;
 }
@@ -36,23 +36,43 @@ export function num(v: number): E.Expression {
   return { type: 'Literal', value: v };
 }
 
-/** Deep copy of a template AST with holes filled; drops acorn's position info. */
-function instantiate(node: unknown, holes: Hole[]): unknown {
-  if (Array.isArray(node)) return node.map((n) => instantiate(n, holes));
+/** Template nodes (and arrays) with a hole somewhere inside: only these are copied per use. */
+const withHoles = new WeakSet<object>();
+
+const isHole = (n: Record<string, unknown>) => n.type === 'Identifier' && typeof n.name === 'string' && n.name.startsWith('$$');
+
+/** A template AST without acorn's position info, its hole-bearing nodes recorded in withHoles. */
+function prepare(node: unknown): unknown {
   if (node === null || typeof node !== 'object') return node;
-  const n = node as Record<string, unknown>;
-  if (n.type === 'Identifier' && typeof n.name === 'string' && n.name.startsWith('$$')) return toNode(holes[+n.name.slice(2)]);
-  const out: Record<string, unknown> = {};
-  for (const k in n) {
-    if (k === 'start' || k === 'end' || k === 'loc' || k === 'range' || k === 'raw') continue;
-    out[k] = instantiate(n[k], holes);
+  const out: Record<string, unknown> | unknown[] = Array.isArray(node) ? node.map(prepare) : {};
+  if (!Array.isArray(node)) {
+    const n = node as Record<string, unknown>;
+    for (const k in n) if (k !== 'start' && k !== 'end' && k !== 'loc' && k !== 'range' && k !== 'raw') (out as Record<string, unknown>)[k] = prepare(n[k]);
+    if (isHole(n)) withHoles.add(out);
   }
+  const values = Array.isArray(out) ? out : Object.values(out);
+  if (values.some((v) => v !== null && typeof v === 'object' && withHoles.has(v))) withHoles.add(out);
+  return out;
+}
+
+/**
+ * The template with its holes filled. Subtrees without a hole are shared between all uses
+ * (nothing mutates emitted trees; astring only reads them), so only the paths to holes are copied.
+ */
+function instantiate(node: unknown, holes: Hole[]): unknown {
+  if (node === null || typeof node !== 'object' || !withHoles.has(node)) return node;
+  if (Array.isArray(node)) return node.map((n) => instantiate(n, holes));
+  const n = node as Record<string, unknown>;
+  if (isHole(n)) return toNode(holes[+(n.name as string).slice(2)]);
+  const out: Record<string, unknown> = {};
+  for (const k in n) out[k] = instantiate(n[k], holes);
   return out;
 }
 
 /** Statements. */
 export function stmts(strings: TemplateStringsArray, ...holes: Hole[]): E.Statement[] {
-  return instantiate(parseTemplate(strings, false), holes) as E.Statement[];
+  // A fresh list: callers append to it.
+  return (instantiate(parseTemplate(strings, false), holes) as E.Statement[]).slice();
 }
 
 /** One expression. */
