@@ -54,11 +54,14 @@ export class Memory {
   /** Called after any change of the virtual→physical mapping or of permissions. */
   onMapChange: () => void = () => {};
 
-  // TLBs: tag is the vpn (a double), base the physical byte offset of the page.
-  protected readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
-  protected readonly tlbBaseR = new Int32Array(TLB_SIZE);
-  protected readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
-  protected readonly tlbBaseW = new Int32Array(TLB_SIZE);
+  // TLBs: tag is the vpn (a double), base the physical byte offset of the page. Compiled code
+  // tests them inline with the same hit conditions as read8…write64 (jit/codegen.ts), so a page
+  // that must go through translate() on every access (watched, alignment-checked, holding
+  // code, for writes) is simply never entered here.
+  readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
+  readonly tlbBaseR = new Int32Array(TLB_SIZE);
+  readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
+  readonly tlbBaseW = new Int32Array(TLB_SIZE);
 
   private readonly freePages: number[] = [];
   private nextFreshPage = 0;

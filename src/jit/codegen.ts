@@ -18,6 +18,7 @@ import vm from 'node:vm';
 import type * as E from 'estree';
 import { CpuException } from '../cpu/exceptions.js';
 import { ICOUNT_F64, S, SEG_STRIDE, SegField } from '../cpu/state.js';
+import { PAGE_SIZE, TLB_MASK } from '../cpu/memory.js';
 import { sizeLog, CcOp } from '../cpu/flags.js';
 import type { IrBlock, IrInsn } from '../ir/ir.js';
 import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
@@ -364,17 +365,11 @@ class Emitter {
         return this.emit(stmts`${t(d)} = ${h(i.a)} * 4294967296 + (${t(i.a)} >>> 0);`);
       case Op.LOAD: {
         this.setIp(i.gi);
-        const a = t(i.a);
-        if (i.size === 8) return this.emit(stmts`${t(d)} = mem.read64(${a}); ${h(d)} = mem.hi;`);
-        const m = i.size === 1 ? 'read8' : i.size === 2 ? 'read16' : 'read32';
-        return this.emit(stmts`${t(d)} = mem[${{ type: 'Literal', value: m }}](${a});`);
+        return this.emit(this.load(i.size, t(i.a), t(d), h(d)));
       }
       case Op.STORE: {
         this.setIp(i.gi);
-        const a = t(i.a);
-        if (i.size === 8) return this.emit(stmts`mem.write64(${a}, ${t(i.b)}, ${h(i.b)});`);
-        const m = i.size === 1 ? 'write8' : i.size === 2 ? 'write16' : 'write32';
-        return this.emit(stmts`mem[${{ type: 'Literal', value: m }}](${a}, ${t(i.b)});`);
+        return this.emit(this.store(i.size, t(i.a), t(i.b), h(i.b)));
       }
       case Op.FLAGS: {
         const opsz = (i.k << 2) | sizeLog(i.size);
@@ -466,6 +461,32 @@ class Emitter {
         return this.emit(stmts`throw new CpuException(${i.k}, ${i.imm});`);
     }
     throw new Error(`codegen: no lowering for ${OPS[i.op].name}`);
+  }
+
+  /**
+   * A guest load of `size` bytes at linear address `a` into d (and dh): the TLB hit path of
+   * Memory.read8…read64 inline (same conditions: tag match, access inside the page), the
+   * method call otherwise (misses, page crossings, MMIO, faults). Besides the call, this saves
+   * V8 boxing the address (a double) and the value as heap numbers for it.
+   */
+  load(size: number, a: string, d: string, dh: string): E.Statement[] {
+    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = tv & ${TLB_MASK}; to = ${a} - tv * ${PAGE_SIZE};`;
+    const hit = size === 1 ? expr`TR[ti] === tv` : expr`TR[ti] === tv && to <= ${PAGE_SIZE - size}`;
+    if (size === 8)
+      return [...probe, ifStmt(hit, stmts`to += TB[ti]; ${d} = dv.getInt32(to, true); ${dh} = dv.getInt32(to + 4, true);`, stmts`${d} = mem.read64(${a}); ${dh} = mem.hi;`)];
+    const fast = size === 1 ? expr`u8[TB[ti] + to]` : size === 2 ? expr`dv.getUint16(TB[ti] + to, true)` : expr`dv.getInt32(TB[ti] + to, true)`;
+    const slow = expr`mem[${{ type: 'Literal', value: size === 1 ? 'read8' : size === 2 ? 'read16' : 'read32' }}](${a})`;
+    return [...probe, ...stmts`${d} = ${hit} ? ${fast} : ${slow};`];
+  }
+
+  /** A guest store, as load(): Memory.write8…write64's hit path inline. */
+  store(size: number, a: string, v: string, vh: string): E.Statement[] {
+    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = tv & ${TLB_MASK}; to = ${a} - tv * ${PAGE_SIZE};`;
+    const hit = size === 1 ? expr`TW[ti] === tv` : expr`TW[ti] === tv && to <= ${PAGE_SIZE - size}`;
+    if (size === 8) return [...probe, ifStmt(hit, stmts`to += TBW[ti]; dv.setInt32(to, ${v}, true); dv.setInt32(to + 4, ${vh}, true);`, stmts`mem.write64(${a}, ${v}, ${vh});`)];
+    const fast = size === 1 ? stmts`u8[TBW[ti] + to] = ${v};` : size === 2 ? stmts`dv.setUint16(TBW[ti] + to, ${v}, true);` : stmts`dv.setInt32(TBW[ti] + to, ${v}, true);`;
+    const slow = stmts`mem[${{ type: 'Literal', value: size === 1 ? 'write8' : size === 2 ? 'write16' : 'write32' }}](${a}, ${v});`;
+    return [...probe, ifStmt(hit, fast, slow)];
   }
 
   bin32(i: IrInsn): void {
@@ -561,7 +582,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
   // Every exit but RESUME and faults breaks out of `out` into the shared exit sequence.
   const body: E.Statement[] = [{ type: 'LabeledStatement', label: { type: 'Identifier', name: 'out' }, body: { type: 'BlockStatement', body: units } }, ...em.sharedExit()];
   const inner = fn(name, [], [
-    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc', 'nr', 'ex']),
+    letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc', 'nr', 'ex', 'tv', 'ti', 'to']),
     ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
     ...loads,
     tryCatch(body, 'e', onFault),
@@ -574,6 +595,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
         type: 'ExpressionStatement',
         expression: fn('factory', ['rt', 'I', 'P', 'Q', 'ERR', 'CpuException'], [
           ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R, condFromFlags = rt.condFromFlags;`,
+          ...stmts`const TR = mem.tlbTagR, TB = mem.tlbBaseR, TW = mem.tlbTagW, TBW = mem.tlbBaseW, dv = mem.dv, u8 = mem.u8;`,
           ...stmts`const mul64 = rt.mul64, imulOverflow64 = rt.imulOverflow64, imulOverflow32 = rt.imulOverflow32, shl64 = rt.shl64, shr64 = rt.shr64, sar64 = rt.sar64;`,
           { type: 'ReturnStatement', argument: inner },
         ]),
