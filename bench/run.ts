@@ -21,6 +21,7 @@ import { parseArgs } from 'node:util';
 import { REPO_ROOT, benchBuild, buildAll } from '../test/helpers/build.js';
 import { SVMJIT_CLI, benchmarkProgram, findQemu, guestTable, type GuestRow } from './guest.js';
 import { microNames, microTable, runMicro, type MicroRow } from './micro.js';
+import { deoptProgram, deoptTable, DEOPT_LOOP } from './deopts.js';
 import { describeMachine, writeResults } from './report.js';
 import { benchmarkSvm, buildSvmBench, svmHeadline, svmTable, type SvmRow } from './svm.js';
 
@@ -51,6 +52,9 @@ const usage = () => `usage: npm run bench -- [options]
   --no-micro           leave the micro-benchmarks out
   --svm-only           only the SVM and machine-mode rows (the demo hypervisor under svmjit boot)
   --no-svm             leave the SVM and machine-mode rows out
+  --deopts             instead of timing: run each program once under the JIT with V8's
+                       --trace-deopt and count the bailouts of generated code per unit and
+                       reason (status 1 when a unit deoptimises ${DEOPT_LOOP} times or more: a loop)
   --micro-filter TEXT  only the micro-benchmarks whose name contains TEXT
   --micro-time S       Benchmark.js maxTime per micro-benchmark, seconds (default 2, --quick 0.25)
   --out DIR            where the results go (default bench/results)
@@ -89,6 +93,7 @@ function options() {
       'no-qemu': { type: 'boolean' },
       'micro-only': { type: 'boolean' },
       'no-micro': { type: 'boolean' },
+      deopts: { type: 'boolean' },
       'svm-only': { type: 'boolean' },
       'no-svm': { type: 'boolean' },
       'micro-filter': { type: 'string' },
@@ -113,6 +118,7 @@ function options() {
   const quick = !!values.quick;
   return {
     help: !!values.help,
+    deopts: !!values.deopts,
     quick,
     runs: positive(values.runs, '--runs', quick ? 1 : 5),
     scale: positive(values.scale, '--scale', quick ? 1 : 10),
@@ -148,6 +154,14 @@ async function main(): Promise<void> {
   if (opts.quick && !own) selected = selected.filter((b) => QUICK_PROGRAMS.includes(b.program));
   if (opts.filter) selected = selected.filter((b) => b.program.includes(opts.filter!));
   if (opts.guest && selected.length === 0) throw new Error(`no benchmark program matches --filter ${opts.filter}`);
+
+  if (opts.deopts) {
+    log(`V8 bailouts of generated code: ${selected.map((b) => b.program).join(', ')} once each under the JIT, work scale ${opts.scale}`);
+    const rows = selected.map((b) => deoptProgram(b.program, b.path, opts.scale));
+    process.stdout.write(deoptTable(rows));
+    if (rows.some((r) => r.loops.length)) process.exitCode = 1;
+    return;
+  }
 
   const svmBuilt = opts.svm ? await buildSvmBench(BUILD_DIR) : undefined;
   if (svmBuilt) log(`built the demo hypervisor into ${path.relative(process.cwd(), svmBuilt.image)}`);

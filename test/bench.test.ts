@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers/build.js';
+import { DEOPT_LOOP, deoptTable, parseDeopts } from '../bench/deopts.js';
 
 const RUNNER = path.join(REPO_ROOT, 'dist/bench/run.js');
 const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
@@ -197,6 +198,37 @@ describe('npm run bench', () => {
     expect(clash.status).toBe(1);
     expect(clash.stderr).toContain('--svm-only and --no-svm exclude each other');
   });
+});
+
+describe('npm run bench -- --deopts', () => {
+  it('counts the bailouts of generated units per unit and reason, and flags a unit that keeps deoptimising', () => {
+    const line = (unit: string, reason: string) =>
+      `[bailout (kind: deopt-eager, reason: ${reason}): begin. deoptimizing 0x1 <JSFunction ${unit} (sfi = 0x2)>, 0x3 <Code TURBOFAN>, opt id 1, bytecode offset 9]`;
+    const trace = [
+      line('rgn_main_0x40', 'Insufficient type feedback for binary operation'),
+      line('blk_memcpy', 'wrong map'),
+      line('dispatch', 'wrong map'), // the engine's own code is not generated code
+      ...Array.from({ length: DEOPT_LOOP }, () => line('rgn_loop_0x10', 'wrong map')),
+      'ordinary guest output',
+    ].join('\n');
+    const row = parseDeopts('p', trace);
+    expect(row).toMatchObject({ total: DEOPT_LOOP + 2, units: 3, worst: 'rgn_loop_0x10', worstCount: DEOPT_LOOP, loops: ['rgn_loop_0x10'] });
+    expect(row.reasons[0]).toEqual(['wrong map (deopt-eager)', DEOPT_LOOP + 1]);
+    expect(deoptTable([row])).toContain('| p | 12 | 3 | rgn_loop_0x10 (10) |');
+  });
+
+  it('runs each program under --trace-deopt and prints the table', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'svmjit-deopts-'));
+    try {
+      fs.mkdirSync(path.join(dir, 'programs'));
+      fs.writeFileSync(path.join(dir, 'programs', 'spin.c'), PROGRAMS.spin);
+      const r = runBench(['--deopts', '--programs', path.join(dir, 'programs'), '--scale', '1']);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/^\| spin \| \d+ \| \d+ \| .* \| none \|$/m);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
 
 describe('demo/hypervisor.flat', () => {
