@@ -21,7 +21,7 @@ import { formatCpuState, S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js
 import { disassemble } from '../frontend/disasm.js';
 import type { IrBlock } from '../ir/ir.js';
 import { printBlock } from '../ir/ir.js';
-import { interpretBlock } from '../ir/interp.js';
+import { PreparedBlock, interpretBlock, runPrepared } from '../ir/interp.js';
 import { liftBlock, MAX_BLOCK_INSNS } from '../ir/lift.js';
 import { optimize } from '../ir/passes.js';
 import { type BlockFn, compileBlock, compileUnit } from '../jit/codegen.js';
@@ -54,6 +54,8 @@ const MACHINE_LOOP_BUDGET = 4096;
 
 export class Block {
   fn: BlockFn | null = null;
+  /** The IR made ready for the interpreter, on the block's first interpreted run. */
+  prepared: PreparedBlock | null = null;
   runs = 0;
   valid = true;
   /** When this block heads a compiled region: its member blocks (itself first). */
@@ -401,7 +403,7 @@ export class Engine {
       } else {
         if (!interp && ++b.runs >= threshold) this.compile(b);
         const compiled = b.fn as BlockFn | null;
-        r = compiled ? compiled() : interpretBlock(cpu, b.ir);
+        r = compiled ? compiled() : runPrepared(cpu, (b.prepared ??= new PreparedBlock(b.ir)));
       }
       if (tick[0] !== 0) {
         tick[0] = 0;
