@@ -13,7 +13,6 @@
  * The emitted function returns the exit index (0/1 for the direct exits a dispatcher can
  * chain, -1 for an indirect jump, -2 for an exit with S.EXIT_REASON set).
  */
-import * as acorn from 'acorn';
 import vm from 'node:vm';
 import type * as E from 'estree';
 import { CpuException } from '../cpu/exceptions.js';
@@ -22,7 +21,7 @@ import { PAGE_SIZE, TLB_MASK } from '../cpu/memory.js';
 import { sizeLog, CcOp } from '../cpu/flags.js';
 import type { IrBlock, IrInsn } from '../ir/ir.js';
 import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
-import { expr, fn, ifStmt, letDecl, print, stmts, tryCatch, num, type Hole } from './js.js';
+import { expr, fn, ifStmt, letDecl, parseScript, print, stmts, tryCatch, num, type Hole } from './js.js';
 import type { JitRuntime } from './runtime.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 import { SSE_HELPERS } from '../cpu/helpers/sse.js';
@@ -603,7 +602,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
     ],
   };
   const source = print(factory);
-  if (opts.verify) acorn.parse(source, { ecmaVersion: 2022 });
+  if (opts.verify) parseScript(source);
   const factoryFn = new vm.Script(source, { filename: `guest://${name}` }).runInThisContext() as (...a: unknown[]) => BlockFn;
   // Per unit-wide instruction index: the guest instruction, its RIP, and how many of its block precede it.
   const insns: unknown[] = [];

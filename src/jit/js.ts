@@ -5,9 +5,22 @@
  * the code they produce while every emitted program is a well-formed tree that astring prints.
  * A hole takes an ESTree node, a string (an identifier) or a number (a numeric literal).
  */
-import * as acorn from 'acorn';
-import { GENERATOR, generate } from 'astring';
+import type * as Acorn from 'acorn';
+import type * as Astring from 'astring';
 import type * as E from 'estree';
+import { createRequire } from 'node:module';
+
+// acorn and astring load on the first compile, not at start-up: a short program that never
+// compiles a block (svmjit run of a hello-world) does not pay for them.
+const require = createRequire(import.meta.url);
+let acorn: typeof Acorn | null = null;
+let astring: typeof Astring | null = null;
+
+/** Parse JavaScript source (templates here; whole units under compileUnit's `verify`). */
+export function parseScript(src: string): E.Program {
+  acorn ??= require('acorn') as typeof Acorn;
+  return acorn.parse(src, { ecmaVersion: 2022, sourceType: 'script', allowReturnOutsideFunction: true }) as unknown as E.Program;
+}
 
 export type Hole = E.Node | string | number;
 
@@ -19,8 +32,7 @@ function parseTemplate(strings: TemplateStringsArray, wrapExpr: boolean): E.Node
   let src = strings[0];
   for (let i = 1; i < strings.length; i++) src += `$$${i - 1}` + strings[i];
   if (wrapExpr) src = `(${src});`;
-  const prog = acorn.parse(src, { ecmaVersion: 2022, sourceType: 'script', allowReturnOutsideFunction: true }) as unknown as E.Program;
-  hit = prepare(prog.body) as E.Node[];
+  hit = prepare(parseScript(src).body) as E.Node[];
   cache.set(strings, hit);
   return hit;
 }
@@ -118,14 +130,16 @@ export function raw(source: string): E.Statement {
   return { type: 'RawStatement', source } as unknown as E.Statement;
 }
 
-const PRINTER = {
-  ...GENERATOR,
-  RawStatement(node: { source: string }, state: { write(s: string): void }) {
-    state.write(node.source);
-  },
-};
+let printer: typeof Astring.GENERATOR | null = null;
 
 /** The program as JavaScript source. */
 export function print(prog: E.Program): string {
-  return generate(prog, { generator: PRINTER as typeof GENERATOR });
+  astring ??= require('astring') as typeof Astring;
+  printer ??= {
+    ...astring.GENERATOR,
+    RawStatement(node: { source: string }, state: { write(s: string): void }) {
+      state.write(node.source);
+    },
+  } as typeof Astring.GENERATOR;
+  return astring.generate(prog, { generator: printer });
 }
