@@ -50,11 +50,12 @@ export class Memory {
   /** Called after any change of the virtual→physical mapping or of permissions. */
   onMapChange: () => void = () => {};
 
-  // TLBs: tag is the vpn (a double), base the physical byte offset of the page.
-  protected readonly tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
-  protected readonly tlbBaseR = new Int32Array(TLB_SIZE);
-  protected readonly tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
-  protected readonly tlbBaseW = new Int32Array(TLB_SIZE);
+  // TLBs: tag is the vpn (a double), base the physical byte offset of the page. Not readonly:
+  // the machine's MMU swaps in another set at an SVM world switch (mmu.ts).
+  protected tlbTagR = new Float64Array(TLB_SIZE).fill(-1);
+  protected tlbBaseR = new Int32Array(TLB_SIZE);
+  protected tlbTagW = new Float64Array(TLB_SIZE).fill(-1);
+  protected tlbBaseW = new Int32Array(TLB_SIZE);
 
   private readonly freePages: number[] = [];
   private nextFreshPage = 0;
@@ -252,8 +253,7 @@ export class Memory {
   }
 
   protected dropWriteTlbFor(ppn: number): void {
-    const base = ppn * PAGE_SIZE;
-    for (let i = 0; i < TLB_SIZE; i++) if (this.tlbTagW[i] >= 0 && this.tlbBaseW[i] === base) this.tlbTagW[i] = -1;
+    dropWriteEntries(this.tlbTagW, this.tlbBaseW, ppn * PAGE_SIZE);
   }
 
   // ---- reads ----
@@ -442,6 +442,11 @@ export class Memory {
     }
     return Buffer.from(bytes).toString('utf8');
   }
+}
+
+/** Drop the write-TLB entries of a set that map physical page `base` (it now holds code). */
+export function dropWriteEntries(tagW: Float64Array, baseW: Int32Array, base: number): void {
+  for (let i = 0; i < TLB_SIZE; i++) if (tagW[i] >= 0 && baseW[i] === base) tagW[i] = -1;
 }
 
 export class OutOfGuestMemory extends Error {

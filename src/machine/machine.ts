@@ -190,11 +190,14 @@ export class Vcpu {
     return Math.floor(this.machine.now()) + this.tscOffset + (this.svm?.guest ? this.svm.tscOffset : 0);
   }
 
-  /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
-  systemChanged(flushTlb: boolean, keepSameTranslations = false): void {
+  /**
+   * CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed (at an
+   * SVM world switch, the entered world's kept TLB when it still applies: MachineMemory.syncPaging).
+   */
+  systemChanged(flushTlb: boolean, worldSwitch = false): void {
     const cpu = this.cpu;
     cpu.mode = computeMode(cpu) | (this.svm?.guest ? CpuMode.GUEST : 0);
-    if (flushTlb) this.mem.syncPaging(cpu, keepSameTranslations);
+    if (flushTlb) this.mem.syncPaging(cpu, worldSwitch);
   }
 
   /** Could this CPU do something now (run, or take an event that ends its HLT)? */

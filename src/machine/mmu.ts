@@ -10,12 +10,20 @@
  * walks and sets D). MMIO pages are never cached, so every device access takes this path.
  *
  * An SVM guest with nested paging (spec/svm.md §7) walks two levels; the TLB then caches the
- * combined linear → host-physical translation, whose rights reflect both levels, and is
- * flushed whenever nested paging is switched on or off.
+ * combined linear → host-physical translation, whose rights reflect both levels.
+ *
+ * An SVM world switch does not flush: the MMU keeps two TLB sets, one live and one holding the
+ * other world's translations, each tagged with the paging context it was filled under (CR0,
+ * CR3, CR4, EFER, the nested tables and L1's paging registers that give their format, the CPL).
+ * A switch back to the same context swaps the sets — a hypervisor's exit-handling round trip
+ * then walks no page table — and a switch to any other context starts the new world empty.
+ * This is the ASID tagging spec/svm.md §3.9 and §7.5 allow. Any other flush (INVLPG, INVLPGA,
+ * MOV CR3, TLB_CONTROL, a CPL change, …) empties both sets, so the kept set never outlives a
+ * flush the current code would have made.
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
-import { Memory, PAGE_SIZE, Prot, TLB_MASK } from '../cpu/memory.js';
+import { dropWriteEntries, Memory, PAGE_SIZE, Prot, TLB_MASK, TLB_SIZE } from '../cpu/memory.js';
 import { S } from '../cpu/state.js';
 import type { AccessSize, MmioBus } from './bus.js';
 import { Access, loadPdptes, type PagingContext, PagingMode, pagingMode, translationServes, walk, WalkResult } from './paging.js';
@@ -23,6 +31,58 @@ import { NestedPaging, type NestedPagingSetup } from '../svm/npt.js';
 import { EFER_LMA } from './segments.js';
 
 const TWO32 = 4294967296;
+
+/** A TLB set and the paging context its entries were made for. */
+class TlbSet {
+  readonly tagR: Float64Array<ArrayBuffer>;
+  readonly baseR: Int32Array<ArrayBuffer>;
+  readonly tagW: Float64Array<ArrayBuffer>;
+  readonly baseW: Int32Array<ArrayBuffer>;
+  /** Whether the entries (as the spare set) may be used again for the context below. */
+  kept = false;
+  cpl = 0;
+  cr0 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  efer = 0;
+  /** Nested paging: on, and its tables' root and format (see NestedPaging.load). */
+  nested = false;
+  nCr3 = 0;
+  nCr0 = 0;
+  nCr4 = 0;
+  nEfer = 0;
+  /** Made with PAE paging's PDPTE registers, which every world switch reloads: never kept. */
+  viaPdptes = false;
+
+  constructor(tagR = new Float64Array(TLB_SIZE).fill(-1), baseR = new Int32Array(TLB_SIZE), tagW = new Float64Array(TLB_SIZE).fill(-1), baseW = new Int32Array(TLB_SIZE)) {
+    this.tagR = tagR;
+    this.baseR = baseR;
+    this.tagW = tagW;
+    this.baseW = baseW;
+  }
+
+  /** Record the context now in `c` as the one these entries are for. */
+  tag(c: PagingContext): void {
+    this.cr0 = c.cr0;
+    this.cr3 = c.cr3;
+    this.cr4 = c.cr4;
+    this.efer = c.efer;
+    const n = c.nested ? (c.nested as NestedPaging).tables : null;
+    this.nested = n !== null;
+    this.nCr3 = n ? n.cr3 : 0;
+    this.nCr0 = n ? n.cr0 : 0;
+    this.nCr4 = n ? n.cr4 : 0;
+    this.nEfer = n ? n.efer : 0;
+    this.viaPdptes = n === null && pagingMode(c) === PagingMode.PAE;
+  }
+
+  /** Were these entries made for the context now in `c`? */
+  isFor(c: PagingContext): boolean {
+    const n = c.nested ? (c.nested as NestedPaging).tables : null;
+    if (this.cr0 !== c.cr0 || this.cr3 !== c.cr3 || this.cr4 !== c.cr4 || this.efer !== c.efer || this.nested !== (n !== null)) return false;
+    return n === null || (this.nCr3 === n.cr3 && this.nCr0 === n.cr0 && this.nCr4 === n.cr4 && this.nEfer === n.efer);
+  }
+}
 
 export class MachineMemory extends Memory {
   cpu: Cpu | null = null;
@@ -32,6 +92,9 @@ export class MachineMemory extends Memory {
   private readonly result = new WalkResult();
   /** CPL the TLB was filled for. */
   private tlbCpl = 0;
+  /** The TLB set in use (Memory's tlb* arrays are its arrays), and the other world's. */
+  private live = new TlbSet(this.tlbTagR, this.tlbBaseR, this.tlbTagW, this.tlbBaseW);
+  private spare = new TlbSet();
   /** Called with an address no device claims (for -d unimp). */
   onUnclaimedMmio: (phys: number, write: boolean) => void = () => {};
 
@@ -44,33 +107,67 @@ export class MachineMemory extends Memory {
   }
 
   /**
-   * Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers (except
-   * under nested paging, where the walk reads them from guest memory when it needs them). The TLB is
-   * flushed unless `keepIfSame` and nothing that translation depends on changed — an SVM world
-   * switch between L1 and an L2 that shares its page tables keeps its translations (flushing is
-   * allowed, never required, there: spec/svm.md §3.9).
+   * Re-read CR0/CR3/CR4/EFER after a change and flush the TLB; PAE paging reloads its PDPTE
+   * registers (except under nested paging, where the walk reads them from guest memory when it
+   * needs them). At an SVM world switch (`worldSwitch`), the TLB set of the world being left is
+   * kept, and the other world's is taken back instead of flushing when it was made for the
+   * context being entered (see the file comment).
    */
-  syncPaging(cpu: Cpu, keepIfSame = false): void {
+  syncPaging(cpu: Cpu, worldSwitch = false): void {
     const s = cpu.s;
     const c = this.ctx;
-    const cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
-    if (keepIfSame && c.cr0 === s[S.CR0] && c.cr3 === cr3 && c.cr4 === s[S.CR4] && c.efer === s[S.EFER] && pagingMode(c) !== PagingMode.PAE) return;
     c.cr0 = s[S.CR0];
-    c.cr3 = cr3;
+    c.cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
     c.cr4 = s[S.CR4];
     c.efer = s[S.EFER];
     if (pagingMode(c) === PagingMode.PAE && !c.nested) loadPdptes(this.dv, c.cr3, c.pdptes);
-    this.flushTlb();
+    if (!worldSwitch) {
+      this.flushTlb();
+      this.live.tag(c);
+      return;
+    }
+    const from = this.live;
+    const to = this.spare;
+    // Nothing is kept while data breakpoints or #AC checking hold the TLB empty.
+    const usable = !this.watch && !this.alignCheck;
+    from.kept = usable && !from.viaPdptes;
+    from.cpl = this.tlbCpl;
+    this.live = to;
+    this.spare = from;
+    this.tlbTagR = to.tagR;
+    this.tlbBaseR = to.baseR;
+    this.tlbTagW = to.tagW;
+    this.tlbBaseW = to.baseW;
+    if (to.kept && usable && to.isFor(c)) {
+      this.tlbCpl = to.cpl;
+      to.kept = false;
+      return;
+    }
+    to.kept = false;
+    to.tag(c);
+    to.tagR.fill(-1);
+    to.tagW.fill(-1);
+    this.onMapChange();
+  }
+
+  /** Every cached translation goes, the other world's kept set included. */
+  override flushTlb(): void {
+    this.spare.kept = false;
+    super.flushTlb();
+  }
+
+  protected override dropWriteTlbFor(ppn: number): void {
+    super.dropWriteTlbFor(ppn);
+    if (this.spare.kept) dropWriteEntries(this.spare.tagW, this.spare.baseW, ppn * PAGE_SIZE);
   }
 
   /**
    * Nested paging on for the guest VMRUN enters (N_CR3 and L1's CR0/CR4/EFER at VMRUN), or
-   * off (null) at #VMEXIT. Call it before syncPaging loads the new level's paging registers,
-   * which then knows whether PDPTE registers apply. Flushes the TLB.
+   * off (null) at #VMEXIT. Call it before syncPaging, which loads the new level's paging
+   * registers, knows from it whether PDPTE registers apply, and tags or picks the TLB set.
    */
   setNestedPaging(setup: NestedPagingSetup | null): void {
     this.ctx.nested = setup ? this.npt.load(setup) : null;
-    this.flushTlb();
   }
 
   /**

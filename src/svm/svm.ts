@@ -39,7 +39,7 @@ const HOST_SLOTS: number[] = (() => {
 /** What the machine provides to the SVM runtime. */
 export interface SvmMachine {
   mem: MachineMemory;
-  /** CR0/CR3/CR4/EFER/CS/SS were replaced: recompute the mode, flush translations. */
+  /** A world switch replaced CR0/CR3/CR4/EFER/CS/SS: recompute the mode, switch TLB sets (mmu.ts). */
   systemChanged(): void;
   /** The interrupt shadow after VMRUN / at #VMEXIT. */
   setShadow(on: boolean): boolean;
@@ -234,6 +234,9 @@ export class Svm implements SvmHooks {
     this.injectError = v(Vmcb.EVENTINJ_ERR);
     this.injectNrip = v64(Vmcb.NRIP);
     this.vmcbPa = vmcbPa;
+    // TLB_CONTROL (§3.9, §5.2 step 13): any value but 0 flushes everything, L1's entries too
+    // (allowed for every value); 0 leaves the guest's kept translations in place.
+    if (this.ram(vmcbPa + Vmcb.TLB_CONTROL, 1).getUint8(vmcbPa + Vmcb.TLB_CONTROL) & 7) this.machine.mem.flushTlb();
     // Nested paging takes L1's paging mode as its format (§7.2): set up while L1's registers are live.
     this.np = (v(Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
     if (this.np) {
