@@ -77,6 +77,13 @@ export class Svm implements SvmHooks {
   injectEvent = 0;
   injectError = 0;
   injectNrip = 0;
+  /**
+   * An instruction intercept recorded by a helper whose block then ends (intercept.ts
+   * recordInterceptAtEnd), for the machine to take: its exit code and NRIP. EXITINFO1/2 are 0.
+   */
+  exitRecorded = false;
+  recordedExitCode = 0;
+  recordedNrip = 0;
   /** The event being delivered into L2 (EXITINTINFO if an exit interrupts it), 0 = none. */
   deliveringEvent = 0;
   deliveringError = 0;
@@ -185,6 +192,12 @@ export class Svm implements SvmHooks {
       return ((this.ram(at, 1).getUint8(at) >>> (bit & 7)) & 1) !== 0;
     }
     return true;
+  }
+
+  recordExit(exitCode: number, nrip: number): void {
+    this.exitRecorded = true;
+    this.recordedExitCode = exitCode;
+    this.recordedNrip = nrip;
   }
 
   // ---- VMRUN ----
