@@ -14,7 +14,9 @@
  *
  * An SVM world switch does not flush: the MMU keeps two TLB sets, one live and one holding the
  * other world's translations, each tagged with the paging context it was filled under (CR0,
- * CR3, CR4, EFER, the nested tables and L1's paging registers that give their format, the CPL).
+ * CR3, CR4, EFER, the nested tables and L1's paging registers that give their format, the
+ * ASID, the CPL). The ASID is part of the tag because a hypervisor may give a guest a new ASID
+ * instead of flushing (as KVM does): the new ASID must start without the old translations.
  * A switch back to the same context swaps the sets — a hypervisor's exit-handling round trip
  * then walks no page table — and a switch to any other context starts the new world empty.
  * This is the ASID tagging spec/svm.md §3.9 and §7.5 allow. Any other flush (INVLPG, INVLPGA,
@@ -41,6 +43,7 @@ class TlbSet {
   /** Whether the entries (as the spare set) may be used again for the context below. */
   kept = false;
   cpl = 0;
+  asid = 0;
   cr0 = 0;
   cr3 = 0;
   cr4 = 0;
@@ -61,8 +64,9 @@ class TlbSet {
     this.baseW = baseW;
   }
 
-  /** Record the context now in `c` as the one these entries are for. */
-  tag(c: PagingContext): void {
+  /** Record the context now in `c` (and `asid`) as the one these entries are for. */
+  tag(c: PagingContext, asid: number): void {
+    this.asid = asid;
     this.cr0 = c.cr0;
     this.cr3 = c.cr3;
     this.cr4 = c.cr4;
@@ -76,10 +80,10 @@ class TlbSet {
     this.viaPdptes = n === null && pagingMode(c) === PagingMode.PAE;
   }
 
-  /** Were these entries made for the context now in `c`? */
-  isFor(c: PagingContext): boolean {
+  /** Were these entries made for the context now in `c` and `asid`? */
+  isFor(c: PagingContext, asid: number): boolean {
     const n = c.nested ? (c.nested as NestedPaging).tables : null;
-    if (this.cr0 !== c.cr0 || this.cr3 !== c.cr3 || this.cr4 !== c.cr4 || this.efer !== c.efer || this.nested !== (n !== null)) return false;
+    if (this.asid !== asid || this.cr0 !== c.cr0 || this.cr3 !== c.cr3 || this.cr4 !== c.cr4 || this.efer !== c.efer || this.nested !== (n !== null)) return false;
     return n === null || (this.nCr3 === n.cr3 && this.nCr0 === n.cr0 && this.nCr4 === n.cr4 && this.nEfer === n.efer);
   }
 }
@@ -92,6 +96,8 @@ export class MachineMemory extends Memory {
   private readonly result = new WalkResult();
   /** CPL the TLB was filled for. */
   private tlbCpl = 0;
+  /** The ASID translations are made for: 0 for the host (L1), vmcb12's GUEST_ASID in guest mode (set by the SVM before syncPaging). */
+  asid = 0;
   /** The TLB set in use (Memory's tlb* arrays are its arrays), and the other world's. */
   private live = new TlbSet(this.tlbTagR, this.tlbBaseR, this.tlbTagW, this.tlbBaseW);
   private spare = new TlbSet();
@@ -123,7 +129,7 @@ export class MachineMemory extends Memory {
     if (pagingMode(c) === PagingMode.PAE && !c.nested) loadPdptes(this.dv, c.cr3, c.pdptes);
     if (!worldSwitch) {
       this.flushTlb();
-      this.live.tag(c);
+      this.live.tag(c, this.asid);
       return;
     }
     const from = this.live;
@@ -138,13 +144,13 @@ export class MachineMemory extends Memory {
     this.tlbBaseR = to.baseR;
     this.tlbTagW = to.tagW;
     this.tlbBaseW = to.baseW;
-    if (to.kept && usable && to.isFor(c)) {
+    if (to.kept && usable && to.isFor(c, this.asid)) {
       this.tlbCpl = to.cpl;
       to.kept = false;
       return;
     }
     to.kept = false;
-    to.tag(c);
+    to.tag(c, this.asid);
     to.tagR.fill(-1);
     to.tagW.fill(-1);
     this.onMapChange();

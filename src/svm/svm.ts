@@ -262,6 +262,7 @@ export class Svm implements SvmHooks {
     // TLB_CONTROL (§3.9, §5.2 step 13): any value but 0 flushes everything, L1's entries too
     // (allowed for every value); 0 leaves the guest's kept translations in place.
     if (this.ram(vmcbPa + Vmcb.TLB_CONTROL, 1).getUint8(vmcbPa + Vmcb.TLB_CONTROL) & 7) this.machine.mem.flushTlb();
+    this.machine.mem.asid = this.r32(vmcbPa + Vmcb.GUEST_ASID); // nonzero by C13
     // Nested paging takes L1's paging mode as its format (§7.2): set up while L1's registers are live.
     this.np = (this.r32(vmcbPa + Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
     if (this.np) {
@@ -437,6 +438,7 @@ export class Svm implements SvmHooks {
     s[S.CR0] |= CR0_PE;
     s[S.CPL] = 0;
     s[S.DR7] = 0x400;
+    this.machine.mem.asid = 0;
     setRflags(cpu, this.hostRflags & ~(RF | (1 << 17)));
     cpu.st.rip = this.hostRip;
     if (this.np) {
@@ -464,6 +466,7 @@ export class Svm implements SvmHooks {
   /** INIT taken in guest mode: the CPU resets and guest mode is abandoned without writing vmcb12 (§6.2). */
   abandonGuest(): void {
     if (this.np) this.leaveNestedPaging();
+    this.machine.mem.asid = 0;
     this.guest = false;
     this.gif = true;
     this.injectEvent = 0;
