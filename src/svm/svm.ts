@@ -114,50 +114,55 @@ export class Svm implements SvmHooks {
 
   // ---- physical access to the VMCB, IOPM and MSRPM (L1-physical, no paging) ----
 
+  /** RAM at [pa, pa+len), or #GP(0): what checks a VMCB page (4 KiB) before its fields are used. */
   private ram(pa: number, len: number): DataView {
     const mem = this.machine.mem;
     if (pa < 0 || pa + len > mem.ramEnd) throw new CpuException(Vec.GP, 0);
     return mem.dv;
   }
+  // The field accessors below take an address in a 4 KiB page the caller checked with ram(),
+  // so they check nothing themselves; writers leave code invalidation to notePageWritten.
   private r32(pa: number): number {
-    return this.ram(pa, 4).getInt32(pa, true);
+    return this.machine.mem.dv.getInt32(pa, true);
   }
   private r64(pa: number): number {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     return dv.getInt32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
   }
   private w32(pa: number, v: number): void {
-    this.ram(pa, 4).setInt32(pa, v | 0, true);
-    this.noteWrite(pa, 4);
+    this.machine.mem.dv.setInt32(pa, v | 0, true);
   }
   /** An unsigned 64-bit field as a double (exact below 2^53; enough for comparing addresses). */
   private ru64(pa: number): number {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     return dv.getUint32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
   }
   /** Copy a lo/hi pair of the state into a 64-bit field, exactly. */
   private wPair(pa: number, lo: number, hi: number): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     dv.setInt32(pa, lo, true);
     dv.setInt32(pa + 4, hi, true);
-    this.noteWrite(pa, 8);
   }
   /** Copy a 64-bit field into a lo/hi pair of the state, exactly (sign-extended from bit 47 when `canonical`). */
   private rPair(pa: number, slot: number, canon = false): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     const s = this.cpu.s;
     s[slot] = dv.getInt32(pa, true);
     s[slot + 1] = canon ? (dv.getInt32(pa + 4, true) << 16) >> 16 : dv.getInt32(pa + 4, true);
   }
   private w64(pa: number, v: number): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     dv.setInt32(pa, v | 0, true);
     dv.setInt32(pa + 4, Math.floor(v / TWO32) | 0, true);
-    this.noteWrite(pa, 8);
   }
-  private noteWrite(pa: number, len: number): void {
+  /**
+   * After writing fields of the 4 KiB page at `pa` (a VMCB or VMSAVE area): translated code on
+   * that page is invalidated — all of it, once, rather than the bytes of each field. Such pages
+   * never hold code in practice, so a world switch pays one test here instead of one per field.
+   */
+  private notePageWritten(pa: number): void {
     const mem = this.machine.mem;
-    if (mem.codeOnPage(Math.floor(pa / 4096))) mem.noteStore(pa, len);
+    if (mem.codeOnPage(Math.floor(pa / 4096))) mem.noteStore(pa, 4096);
   }
 
   // ---- intercept tests ----
@@ -234,6 +239,7 @@ export class Svm implements SvmHooks {
       this.w64(vmcbPa + Vmcb.EXITINFO1, 0);
       this.w64(vmcbPa + Vmcb.EXITINFO2, 0);
       this.w64(vmcbPa + Vmcb.EVENTINJ, 0);
+      this.notePageWritten(vmcbPa);
       this.gif = false;
       this.count(ExitCode.INVALID);
       cpu.st.rip = next;
@@ -261,7 +267,7 @@ export class Svm implements SvmHooks {
     this.vmcbPa = vmcbPa;
     // TLB_CONTROL (§3.9, §5.2 step 13): any value but 0 flushes everything, L1's entries too
     // (allowed for every value); 0 leaves the guest's kept translations in place.
-    if (this.ram(vmcbPa + Vmcb.TLB_CONTROL, 1).getUint8(vmcbPa + Vmcb.TLB_CONTROL) & 7) this.machine.mem.flushTlb();
+    if (this.machine.mem.dv.getUint8(vmcbPa + Vmcb.TLB_CONTROL) & 7) this.machine.mem.flushTlb();
     this.machine.mem.asid = this.r32(vmcbPa + Vmcb.GUEST_ASID); // nonzero by C13
     // Nested paging takes L1's paging mode as its format (§7.2): set up while L1's registers are live.
     this.np = (this.r32(vmcbPa + Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
@@ -294,7 +300,7 @@ export class Svm implements SvmHooks {
     s[S.CR2_HI] = this.r32(vmcbPa + Vmcb.CR2 + 4);
     s[S.DR7] = this.r32(vmcbPa + Vmcb.DR7) | 0x400;
     s[S.DR6] = this.r32(vmcbPa + Vmcb.DR6) | (0xffff0ff0 | 0);
-    let cpl = this.ram(vmcbPa + Vmcb.CPL, 1).getUint8(vmcbPa + Vmcb.CPL) & 3;
+    let cpl = this.machine.mem.dv.getUint8(vmcbPa + Vmcb.CPL) & 3;
     const rflags = this.r32(vmcbPa + Vmcb.RFLAGS) | 2;
     if (!(cr0 & CR0_PE)) cpl = 0;
     else if (rflags & (1 << 17)) cpl = 3;
@@ -315,7 +321,7 @@ export class Svm implements SvmHooks {
     const eferHi = this.r32(pa + Vmcb.EFER + 4);
     const cr0 = this.r32(pa + Vmcb.CR0);
     const cr4 = this.r32(pa + Vmcb.CR4);
-    const csAttr = this.ram(pa + Vmcb.CS + VmcbSeg.ATTRIB, 2).getUint16(pa + Vmcb.CS + VmcbSeg.ATTRIB, true);
+    const csAttr = this.machine.mem.dv.getUint16(pa + Vmcb.CS + VmcbSeg.ATTRIB, true);
     if (!(efer & EFER_SVME)) return false; // C1
     if (!(cr0 & 0x40000000) && cr0 & 0x20000000) return false; // C2
     if (this.r32(pa + Vmcb.CR0 + 4) !== 0) return false; // C3
@@ -353,7 +359,7 @@ export class Svm implements SvmHooks {
   }
 
   private loadSeg(seg: SegReg, at: number): void {
-    const dv = this.ram(at, 16);
+    const dv = this.machine.mem.dv;
     setSegCache(this.cpu, seg, dv.getUint16(at, true), dv.getUint16(at + 2, true) & 0xfff, dv.getInt32(at + 4, true), 0);
     this.rPair(at + 8, segAt(seg) + SegField.BASE_LO, true);
   }
@@ -361,13 +367,12 @@ export class Svm implements SvmHooks {
   private saveSeg(seg: SegReg, at: number): void {
     const s = this.cpu.s;
     const c = segAt(seg);
-    const dv = this.ram(at, 16);
+    const dv = this.machine.mem.dv;
     dv.setUint16(at, s[c + SegField.SEL] & 0xffff, true);
     dv.setUint16(at + 2, s[c + SegField.ATTR] & 0xfff, true);
     dv.setInt32(at + 4, s[c + SegField.LIMIT], true);
     dv.setInt32(at + 8, s[c + SegField.BASE_LO], true);
     dv.setInt32(at + 12, s[c + SegField.BASE_HI], true);
-    this.noteWrite(at, 16);
   }
 
   private loadTable(baseLo: number, limitSlot: number, at: number): void {
@@ -416,7 +421,7 @@ export class Svm implements SvmHooks {
     this.wPair(pa + Vmcb.RIP, s[S.RIP_LO], s[S.RIP_HI]);
     this.wPair(pa + Vmcb.RSP, s[8], s[9]);
     this.wPair(pa + Vmcb.RAX, s[0], s[1]);
-    this.ram(pa + Vmcb.CPL, 1).setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
+    this.machine.mem.dv.setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
     // Control area.
     this.w64(pa + Vmcb.EXITCODE, exitCode);
     this.w64(pa + Vmcb.EXITINFO1, info1);
@@ -427,7 +432,7 @@ export class Svm implements SvmHooks {
     this.w32(pa + Vmcb.INT_STATE, (shadow ? 1 : 0) | (rflags & (1 << 9) ? 2 : 0));
     this.w32(pa + Vmcb.INT_CTL, this.intCtl);
     this.w64(pa + Vmcb.EVENTINJ, 0);
-    this.ram(pa + Vmcb.INSN_BYTES_COUNT, 1).setUint8(pa + Vmcb.INSN_BYTES_COUNT, 0);
+    this.machine.mem.dv.setUint8(pa + Vmcb.INSN_BYTES_COUNT, 0);
     this.deliveringEvent = this.deliveringError = 0;
     this.injectEvent = 0;
     this.intercepts.fill(0);
@@ -448,6 +453,7 @@ export class Svm implements SvmHooks {
       this.w32(pa + Vmcb.G_PAT + 4, pat[1]);
       this.leaveNestedPaging();
     }
+    this.notePageWritten(pa);
     this.machine.systemChanged();
   }
 
@@ -505,6 +511,7 @@ export class Svm implements SvmHooks {
     this.w64(pa + Vmcb.SYSENTER_CS, s[S.SYSENTER_CS] & 0xffff);
     pair(S.SYSENTER_ESP_LO, Vmcb.SYSENTER_ESP);
     pair(S.SYSENTER_EIP_LO, Vmcb.SYSENTER_EIP);
+    this.notePageWritten(pa);
   }
 
   /** int_ctl.V_TPR: L2's CR8 under V_INTR_MASKING. */
