@@ -34,12 +34,8 @@ import { EFER_LMA } from './segments.js';
 
 const TWO32 = 4294967296;
 
-/** A TLB set and the paging context its entries were made for. */
+/** A TLB set (its first index in Memory's TLB arrays) and the paging context its entries were made for. */
 class TlbSet {
-  readonly tagR: Float64Array<ArrayBuffer>;
-  readonly baseR: Int32Array<ArrayBuffer>;
-  readonly tagW: Float64Array<ArrayBuffer>;
-  readonly baseW: Int32Array<ArrayBuffer>;
   /** Whether the entries (as the spare set) may be used again for the context below. */
   kept = false;
   cpl = 0;
@@ -57,12 +53,7 @@ class TlbSet {
   /** Made with PAE paging's PDPTE registers, which every world switch reloads: never kept. */
   viaPdptes = false;
 
-  constructor(tagR = new Float64Array(TLB_SIZE).fill(-1), baseR = new Int32Array(TLB_SIZE), tagW = new Float64Array(TLB_SIZE).fill(-1), baseW = new Int32Array(TLB_SIZE)) {
-    this.tagR = tagR;
-    this.baseR = baseR;
-    this.tagW = tagW;
-    this.baseW = baseW;
-  }
+  constructor(readonly at: number) {}
 
   /** Record the context now in `c` (and `asid`) as the one these entries are for. */
   tag(c: PagingContext, asid: number): void {
@@ -98,9 +89,9 @@ export class MachineMemory extends Memory {
   private tlbCpl = 0;
   /** The ASID translations are made for: 0 for the host (L1), vmcb12's GUEST_ASID in guest mode (set by the SVM before syncPaging). */
   asid = 0;
-  /** The TLB set in use (Memory's tlb* arrays are its arrays), and the other world's. */
-  private live = new TlbSet(this.tlbTagR, this.tlbBaseR, this.tlbTagW, this.tlbBaseW);
-  private spare = new TlbSet();
+  /** The TLB set in use (at Memory's tlbSet), and the other world's. */
+  private live = new TlbSet(0);
+  private spare = new TlbSet(TLB_SIZE);
   /** Called with an address no device claims (for -d unimp). */
   onUnclaimedMmio: (phys: number, write: boolean) => void = () => {};
 
@@ -140,10 +131,7 @@ export class MachineMemory extends Memory {
     from.cpl = this.tlbCpl;
     this.live = to;
     this.spare = from;
-    this.tlbTagR = to.tagR;
-    this.tlbBaseR = to.baseR;
-    this.tlbTagW = to.tagW;
-    this.tlbBaseW = to.baseW;
+    this.tlbSet = to.at;
     if (to.kept && usable && to.isFor(c, this.asid)) {
       this.tlbCpl = to.cpl;
       to.kept = false;
@@ -151,9 +139,7 @@ export class MachineMemory extends Memory {
     }
     to.kept = false;
     to.tag(c, this.asid);
-    to.tagR.fill(-1);
-    to.tagW.fill(-1);
-    this.onMapChange();
+    super.flushTlb();
   }
 
   /** Every cached translation goes, the other world's kept set included. */
@@ -164,7 +150,7 @@ export class MachineMemory extends Memory {
 
   protected override dropWriteTlbFor(ppn: number): void {
     super.dropWriteTlbFor(ppn);
-    if (this.spare.kept) dropWriteEntries(this.spare.tagW, this.spare.baseW, ppn * PAGE_SIZE);
+    if (this.spare.kept) dropWriteEntries(this.tlbTagW, this.tlbBaseW, this.spare.at, ppn * PAGE_SIZE);
   }
 
   /**
@@ -206,7 +192,7 @@ export class MachineMemory extends Memory {
     if (this.watch || this.alignCheck) return phys;
     if (phys >= this.ramEnd) return phys;
     const vpn = Math.floor(va / PAGE_SIZE);
-    const i = vpn & TLB_MASK;
+    const i = (vpn & TLB_MASK) + this.tlbSet;
     const base = phys - (phys % PAGE_SIZE);
     const user = level === 3 ? Access.USER : 0;
     if (translationServes(r.perms, user, this.ctx)) {
