@@ -576,6 +576,22 @@ describe('MachineMemory: switching nested paging, the combined TLB entry', () =>
       expect(mem.read32(DATA_VA)).toBe(66);
     });
 
+    test('a guest at another CPL does not cost the host its kept translations', () => {
+      const { mem, cpu, plainLeaf } = setup();
+      toPlain(cpu, mem);
+      cpu.s[S.CPL] = 3;
+      mem.flushTlb(); // a fresh start: nothing kept on either side
+      cpu.s[S.CPL] = 0;
+      expect(mem.read32(DATA_VA)).toBe(55);
+      cpu.s[S.CPL] = 3;
+      toNested(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(77);
+      remapPlain(mem, plainLeaf);
+      cpu.s[S.CPL] = 0;
+      toPlain(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(55);
+    });
+
     test('a flush in one world drops the other world\'s kept translations too', () => {
       const { mem, cpu, plainLeaf } = setup();
       remapPlain(mem, plainLeaf);

@@ -139,6 +139,9 @@ export class MachineMemory extends Memory {
     }
     to.kept = false;
     to.tag(c, this.asid);
+    // The empty set serves the CPL the new world starts at (else its first access would flush
+    // again, the kept set with it).
+    this.tlbCpl = s[S.CPL];
     super.flushTlb();
   }
 
