@@ -3,7 +3,8 @@
  * of spec/svm.md §7.1-7.3, the #VMEXIT(NPF) exit information of §7.4 (every kvm-unit-tests
  * svm_npt.c value that applies to a walker), A/D bits in nested entries, L2 in real mode and in
  * PAE mode through the nested tables, 2 MiB and 1 GiB nested pages, nested tables in L1's PAE
- * and 32-bit formats, the TLB's combined translation, and VMRUN's checks C17-C19 (§5.3).
+ * and 32-bit formats, the TLB's combined translation and the translations each world keeps across
+ * world switches, and VMRUN's checks C17-C19 (§5.3).
  *
  * Layout (L1-physical RAM of 8 MiB): nested tables from 0x10000; guest-physical [0, 2 MiB)
  * holds L2's tables and lives at L1-physical [2 MiB, 4 MiB); guest-physical [2 MiB, 4 MiB)
@@ -528,6 +529,93 @@ describe('MachineMemory: switching nested paging, the combined TLB entry', () =>
     mem.setNestedPaging(null);
     mem.syncPaging(cpu, true);
     expect(mem.read32(DATA_VA)).toBe(55);
+  });
+
+  /**
+   * World switches between a plain context (L2's tables read as L1-physical: DATA_VA at L1-PA
+   * 6 MiB) and the nested one (DATA_VA at DATA_GPA + 2 MiB), as VMRUN and #VMEXIT make them.
+   * Changing a mapping without a flush shows whether a world's translations were kept (a TLB
+   * need not notice a page-table write): the stale one is still used until a flush.
+   */
+  describe('the TLB set each world keeps across world switches (spec/svm.md §3.9, §7.5)', () => {
+    const toPlain = (cpu: Cpu, mem: MachineMemory) => {
+      mem.setNestedPaging(null);
+      mem.asid = 0;
+      mem.syncPaging(cpu, true);
+    };
+    const toNested = (cpu: Cpu, mem: MachineMemory, asid = 1, nCr3 = NPT_ROOT) => {
+      mem.setNestedPaging({ nCr3, ...L1 });
+      mem.asid = asid;
+      mem.syncPaging(cpu, true);
+    };
+    function setup(): { mem: MachineMemory; cpu: Cpu; plainLeaf: number } {
+      map4(L2_CR3, DATA_VA, 6 * MiB, 0x1000, ALL, ALL, allocator(0x2000), nestedPlace);
+      const plainLeaf = path4(L2_CR3, DATA_VA, nestedPlace).at(-1)!;
+      ram.setUint32(6 * MiB, 55, true);
+      ram.setUint32(6 * MiB + 0x1000, 66, true);
+      ram.setUint32(DATA_GPA + DATA_HOST_DELTA, 77, true);
+      ram.setUint32(DATA_GPA + DATA_HOST_DELTA + 0x1000, 88, true);
+      const { mem, cpu } = machine();
+      enterL2(cpu, mem, false);
+      expect(mem.read32(DATA_VA)).toBe(55);
+      toNested(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(77);
+      return { mem, cpu, plainLeaf };
+    }
+    /** Point the plain mapping of DATA_VA at L1-PA 6 MiB + 4 KiB (66), without a flush. */
+    const remapPlain = (mem: MachineMemory, leaf: number) => mem.dv.setBigUint64(leaf, BigInt(6 * MiB + 0x1000) | ALL | A | D, true);
+    /** Point the nested mapping of DATA_GPA one page on (88), without a flush. */
+    const remapNested = (mem: MachineMemory) => mem.dv.setBigUint64(nestedLeaf(DATA_GPA), BigInt(DATA_GPA + DATA_HOST_DELTA + 0x1000) | ALL | A | D, true);
+
+    test('switching back to an unchanged context takes its translations back; a flush then drops them', () => {
+      const { mem, cpu, plainLeaf } = setup();
+      remapPlain(mem, plainLeaf);
+      toPlain(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(55);
+      mem.flushTlb(); // INVLPG, MOV CR3, …
+      expect(mem.read32(DATA_VA)).toBe(66);
+    });
+
+    test('a guest at another CPL does not cost the host its kept translations', () => {
+      const { mem, cpu, plainLeaf } = setup();
+      toPlain(cpu, mem);
+      cpu.s[S.CPL] = 3;
+      mem.flushTlb(); // a fresh start: nothing kept on either side
+      cpu.s[S.CPL] = 0;
+      expect(mem.read32(DATA_VA)).toBe(55);
+      cpu.s[S.CPL] = 3;
+      toNested(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(77);
+      remapPlain(mem, plainLeaf);
+      cpu.s[S.CPL] = 0;
+      toPlain(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(55);
+    });
+
+    test('a flush in one world drops the other world\'s kept translations too', () => {
+      const { mem, cpu, plainLeaf } = setup();
+      remapPlain(mem, plainLeaf);
+      mem.flushTlb(); // in L2
+      toPlain(cpu, mem);
+      expect(mem.read32(DATA_VA)).toBe(66);
+    });
+
+    test('the guest keeps its translations for the same ASID and nested tables, not for a new ASID or N_CR3', () => {
+      const { mem, cpu } = setup();
+      toPlain(cpu, mem);
+      remapNested(mem);
+      toNested(cpu, mem, 1);
+      expect(mem.read32(DATA_VA)).toBe(77);
+      toPlain(cpu, mem);
+      toNested(cpu, mem, 2);
+      expect(mem.read32(DATA_VA)).toBe(88);
+      // Back to ASID 2 with an other N_CR3 (the same tables copied elsewhere): a fresh walk.
+      mem.dv.setBigUint64(nestedLeaf(DATA_GPA), BigInt(DATA_GPA + DATA_HOST_DELTA) | ALL | A | D, true);
+      toPlain(cpu, mem);
+      new Uint8Array(mem.ram).copyWithin(NPT_ROOT + 0x100000, NPT_ROOT, NPT_ROOT + 0x1000);
+      toNested(cpu, mem, 2, NPT_ROOT + 0x100000);
+      expect(mem.read32(DATA_VA)).toBe(77);
+    });
   });
 
   test('PAE L2 under nested paging: no PDPTE registers are loaded from L1-physical CR3', () => {

@@ -137,6 +137,7 @@ export function bootImage(o: BootOptions): number {
     return 127;
   }
   attachPcDevices(machine, { output: (bytes) => writeOut(bytes) });
+  for (const v of machine.vcpus) v.svm.timeSwitches = !!o.stats;
   try {
     const boot = loadMultiboot(image, {
       imagePath: o.image, append: o.append, ramBytes: o.ramBytes, writePhys: (a, b) => machine.mem.writePhys(a, b),

@@ -120,6 +120,8 @@ export interface SvmHooks {
   intercepted(exitCode: number): boolean;
   ioIntercepted(port: number, size: number): boolean;
   msrIntercepted(msr: number, write: boolean): boolean;
+  /** Record an instruction intercept for the machine to take when the block ends (svm/intercept.ts). */
+  recordExit(exitCode: number, nrip: number): void;
   vmrun(vmcbPa: number, next: number): void;
   vmload(pa: number): void;
   vmsave(pa: number): void;

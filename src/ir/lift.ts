@@ -404,9 +404,11 @@ export const LOWERINGS: Record<string, Lowering> = {
 
 /**
  * The bare-metal machine runs these through their system helpers (IDT delivery, HLT waiting,
- * SYSCALL through the MSRs) instead of the user-mode personality's lowerings above.
+ * SYSCALL through the MSRs) instead of the user-mode personality's lowerings above. VMMCALL's
+ * helper relies on ending its block: in an SVM guest it records its #VMEXIT and returns
+ * (svm/intercept.ts recordInterceptAtEnd).
  */
-const MACHINE_SYSTEM = new Set(['hlt', 'int', 'int3', 'int1', 'syscall']);
+const MACHINE_SYSTEM = new Set(['hlt', 'int', 'int3', 'int1', 'syscall', 'vmmcall']);
 
 /**
  * The exception an x87 or SSE instruction raises instead of running under CR0.EM/TS/MP and

@@ -469,7 +469,7 @@ class Emitter {
    * V8 boxing the address (a double) and the value as heap numbers for it.
    */
   load(size: number, a: string, d: string, dh: string): E.Statement[] {
-    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = tv & ${TLB_MASK}; to = ${a} - tv * ${PAGE_SIZE};`;
+    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = (tv & ${TLB_MASK}) + ts; to = ${a} - tv * ${PAGE_SIZE};`;
     const hit = size === 1 ? expr`TR[ti] === tv` : expr`TR[ti] === tv && to <= ${PAGE_SIZE - size}`;
     if (size === 8)
       return [...probe, ifStmt(hit, stmts`to += TB[ti]; ${d} = dv.getInt32(to, true); ${dh} = dv.getInt32(to + 4, true);`, stmts`${d} = mem.read64(${a}); ${dh} = mem.hi;`)];
@@ -480,7 +480,7 @@ class Emitter {
 
   /** A guest store, as load(): Memory.write8…write64's hit path inline. */
   store(size: number, a: string, v: string, vh: string): E.Statement[] {
-    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = tv & ${TLB_MASK}; to = ${a} - tv * ${PAGE_SIZE};`;
+    const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = (tv & ${TLB_MASK}) + ts; to = ${a} - tv * ${PAGE_SIZE};`;
     const hit = size === 1 ? expr`TW[ti] === tv` : expr`TW[ti] === tv && to <= ${PAGE_SIZE - size}`;
     if (size === 8) return [...probe, ifStmt(hit, stmts`to += TBW[ti]; dv.setInt32(to, ${v}, true); dv.setInt32(to + 4, ${vh}, true);`, stmts`mem.write64(${a}, ${v}, ${vh});`)];
     const fast = size === 1 ? stmts`u8[TBW[ti] + to] = ${v};` : size === 2 ? stmts`dv.setUint16(TBW[ti] + to, ${v}, true);` : stmts`dv.setInt32(TBW[ti] + to, ${v}, true);`;
@@ -582,7 +582,8 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
   const body: E.Statement[] = [{ type: 'LabeledStatement', label: { type: 'Identifier', name: 'out' }, body: { type: 'BlockStatement', body: units } }, ...em.sharedExit()];
   const inner = fn(name, [], [
     letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc', 'nr', 'ex', 'tv', 'ti', 'to']),
-    ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET};`,
+    // The TLB set in use changes only at an SVM world switch, which always ends the unit.
+    ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET}, ts = mem.tlbSet;`,
     ...loads,
     tryCatch(body, 'e', onFault),
   ]);

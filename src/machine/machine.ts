@@ -190,11 +190,14 @@ export class Vcpu {
     return Math.floor(this.machine.now()) + this.tscOffset + (this.svm?.guest ? this.svm.tscOffset : 0);
   }
 
-  /** CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed. */
-  systemChanged(flushTlb: boolean, keepSameTranslations = false): void {
+  /**
+   * CR0/CR3/CR4/EFER or CS/SS changed: new CPU mode, and a fresh TLB when paging changed (at an
+   * SVM world switch, the entered world's kept TLB when it still applies: MachineMemory.syncPaging).
+   */
+  systemChanged(flushTlb: boolean, worldSwitch = false): void {
     const cpu = this.cpu;
     cpu.mode = computeMode(cpu) | (this.svm?.guest ? CpuMode.GUEST : 0);
-    if (flushTlb) this.mem.syncPaging(cpu, keepSameTranslations);
+    if (flushTlb) this.mem.syncPaging(cpu, worldSwitch);
   }
 
   /** Could this CPU do something now (run, or take an event that ends its HLT)? */
@@ -252,10 +255,10 @@ export class Vcpu {
   }
 
   /** Perform a #VMEXIT (two-phase exits: the helper or event recorded it, this switches worlds). */
-  worldSwitch(e: VmExit): void {
+  worldSwitch(exitCode: number, info1 = 0, info2 = 0, nrip = 0): void {
     const m = this.machine;
-    if (m.opts.debug.has('svm')) m.opts.log(`svm: cpu ${this.index} #VMEXIT 0x${(e.exitCode >>> 0).toString(16)} info1 0x${e.info1.toString(16)} info2 0x${e.info2.toString(16)} rip 0x${this.cpu.st.rip.toString(16)}`);
-    this.svm.vmexit(e.exitCode, e.info1, e.info2, e.nrip);
+    if (m.opts.debug.has('svm')) m.opts.log(`svm: cpu ${this.index} #VMEXIT 0x${(exitCode >>> 0).toString(16)} info1 0x${info1.toString(16)} info2 0x${info2.toString(16)} rip 0x${this.cpu.st.rip.toString(16)}`);
+    this.svm.vmexit(exitCode, info1, info2, nrip);
     this.state = RunState.RUNNING;
     // Host RFLAGS.TF at VMRUN: the single-step trap lands in L1 after the #VMEXIT (§5.6 step 7).
     if (this.svm.hostTrap) {
@@ -273,7 +276,7 @@ export class Vcpu {
     const svm = this.svm;
     if (!svm.virtualInterruptReady(this.shadow)) return false;
     if (svm.intercepted(ExitCode.VINTR)) {
-      this.worldSwitch(new VmExit(ExitCode.VINTR));
+      this.worldSwitch(ExitCode.VINTR);
       return true;
     }
     const vector = svm.takeVirtualInterrupt();
@@ -351,7 +354,7 @@ export class Vcpu {
     }
     if (this.initPending && svm.gif) {
       // Intercepted in L2: #VMEXIT(INIT), the INIT staying pending for L1 (§6.2 row 1).
-      if (svm.guest && svm.intercepted(ExitCode.INIT)) return this.worldSwitch(new VmExit(ExitCode.INIT));
+      if (svm.guest && svm.intercepted(ExitCode.INIT)) return this.worldSwitch(ExitCode.INIT);
       this.initPending = false;
       svm.abandonGuest();
       this.init();
@@ -360,7 +363,7 @@ export class Vcpu {
     }
     // GIF = 0 holds NMIs and interrupts pending (§5.8); in guest mode an intercepted one exits
     // to L1 without being acknowledged, whatever L2's blocking (§6.2 rows 4-5).
-    if (this.nmiPending && svm.gif && svm.guest && svm.intercepted(ExitCode.NMI)) return this.worldSwitch(new VmExit(ExitCode.NMI));
+    if (this.nmiPending && svm.gif && svm.guest && svm.intercepted(ExitCode.NMI)) return this.worldSwitch(ExitCode.NMI);
     if (this.nmiPending && svm.gif && !this.nmiBlocked && !this.shadow) {
       this.nmiPending = false;
       this.nmiBlocked = true;
@@ -371,7 +374,7 @@ export class Vcpu {
     const dev = this.devices;
     const intr = dev !== null && svm.interruptsEnabled() && dev.interruptPending();
     // Like KVM, the interrupt shadow (after STI, MOV SS) holds even an intercepted INTR back.
-    if (intr && !this.shadow && svm.guest && svm.intercepted(ExitCode.INTR)) return this.worldSwitch(new VmExit(ExitCode.INTR));
+    if (intr && !this.shadow && svm.guest && svm.intercepted(ExitCode.INTR)) return this.worldSwitch(ExitCode.INTR);
     if (intr && !this.shadow && s[S.FLAGS] & F.IF) {
       this.state = RunState.RUNNING;
       const vector = dev!.acknowledge();
@@ -402,14 +405,28 @@ export class Vcpu {
           if (e instanceof CpuException) this.shadow = true;
           throw e;
         }
+        if (svm.exitRecorded) this.shadow = true;
       } else this.engine.run();
     } catch (e) {
       if (!(e instanceof CpuException)) throw e;
       this.exception(e);
     }
+    if (svm.exitRecorded) this.takeRecordedExit();
     if ((this.state as RunState) === RunState.HALTED) m.stats.halts++;
   }
 
+
+  /**
+   * The second phase of an instruction intercept its helper recorded instead of throwing
+   * (svm/intercept.ts recordInterceptAtEnd). The block counted the instruction, which did not
+   * retire: the count goes back, as when a fault unwinds a block.
+   */
+  private takeRecordedExit(): void {
+    const svm = this.svm;
+    svm.exitRecorded = false;
+    this.cpu.st.icount--;
+    this.worldSwitch(svm.recordedExitCode, 0, 0, svm.recordedNrip);
+  }
 
   /**
    * One instruction with the debug machinery of SDM Vol 3 §17.3 and spec/svm.md §6.8: the
@@ -468,6 +485,8 @@ export class Vcpu {
       this.ioWatch = null;
     }
     this.mem.watch = null;
+    // An intercepted instruction that recorded its exit did not complete: no trap; turn takes the exit.
+    if (this.svm.exitRecorded) return;
     // A VMRUN that entered L2 loaded L2's RF and TF: host TF traps in L1 after the #VMEXIT
     // instead (spec/svm.md §5.2 "Debug behaviour around VMRUN"), and L2's RF is L2's to use.
     if (!wasGuest && this.svm.guest) return;
@@ -482,20 +501,20 @@ export class Vcpu {
 
   /** A #DB from the debug machinery: an exit when L2 runs with the #DB intercept (§6.8 rule 4), else delivered. */
   private debugException(): void {
-    if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + Vec.DB)) return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + Vec.DB));
+    if (this.svm.guest && this.svm.intercepted(ExitCode.EXCP_BASE + Vec.DB)) return this.worldSwitch(ExitCode.EXCP_BASE + Vec.DB);
     this.deliverEvent(Vec.DB, -1, EventKind.EXCEPTION);
   }
 
   exception(e: CpuException): void {
     const cpu = this.cpu;
     if (e instanceof RepPause) return; // a long REP instruction continues at its next turn
-    if (e instanceof VmExit) return this.worldSwitch(e);
+    if (e instanceof VmExit) return this.worldSwitch(e.exitCode, e.info1, e.info2, e.nrip);
     this.machine.stats.exceptions++;
     // An exception in L2 that vmcb12 intercepts exits to L1 instead of being delivered (§6.7).
     if (this.svm.guest && (!(e instanceof SoftwareInterrupt) || e.isException) && this.svm.intercepted(ExitCode.EXCP_BASE + e.vector)) {
       const soft = e instanceof SoftwareInterrupt;
       const info1 = hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0;
-      return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, info1, e.vector === Vec.PF ? e.address : 0, soft ? e.nextRip : 0));
+      return this.worldSwitch(ExitCode.EXCP_BASE + e.vector, info1, e.vector === Vec.PF ? e.address : 0, soft ? e.nextRip : 0);
     }
     if (e instanceof SoftwareInterrupt) {
       this.deliverEvent(e.vector, -1, e.kind, e.nextRip);
@@ -535,10 +554,10 @@ export class Vcpu {
           this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
           this.svm.deliveringError = Math.max(0, errorCode);
         }
-        return this.worldSwitch(e);
+        return this.worldSwitch(e.exitCode, e.info1, e.info2, e.nrip);
       }
       if (vector === Vec.DF) {
-        if (this.svm.guest && this.svm.intercepted(ExitCode.SHUTDOWN)) return this.worldSwitch(new VmExit(ExitCode.SHUTDOWN));
+        if (this.svm.guest && this.svm.intercepted(ExitCode.SHUTDOWN)) return this.worldSwitch(ExitCode.SHUTDOWN);
         this.machine.shutdown(2, `triple fault (${e.toString()} while delivering #DF) at 0x${cpu.st.rip.toString(16)}${this.machine.lastUnimplemented ? `; last unimplemented instruction: ${this.machine.lastUnimplemented}` : ''}`);
         return;
       }
@@ -554,7 +573,7 @@ export class Vcpu {
           this.svm.deliveringEvent = eventInfo(vector, errorCode, kind);
           this.svm.deliveringError = Math.max(0, errorCode);
         }
-        return this.worldSwitch(new VmExit(ExitCode.EXCP_BASE + e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0, e.vector === Vec.PF ? e.address : 0));
+        return this.worldSwitch(ExitCode.EXCP_BASE + e.vector, hasErrorCode(e.vector) ? Math.max(0, e.errorCode) : 0, e.vector === Vec.PF ? e.address : 0);
       }
       // A benign combination is handled serially: the second exception is delivered instead.
       if (isDoubleFault(vector, e.vector)) this.deliverEvent(Vec.DF, 0, EventKind.EXCEPTION, faultRip, true);

@@ -10,12 +10,22 @@
  * walks and sets D). MMIO pages are never cached, so every device access takes this path.
  *
  * An SVM guest with nested paging (spec/svm.md §7) walks two levels; the TLB then caches the
- * combined linear → host-physical translation, whose rights reflect both levels, and is
- * flushed whenever nested paging is switched on or off.
+ * combined linear → host-physical translation, whose rights reflect both levels.
+ *
+ * An SVM world switch does not flush: the MMU keeps two TLB sets, one live and one holding the
+ * other world's translations, each tagged with the paging context it was filled under (CR0,
+ * CR3, CR4, EFER, the nested tables and L1's paging registers that give their format, the
+ * ASID, the CPL). The ASID is part of the tag because a hypervisor may give a guest a new ASID
+ * instead of flushing (as KVM does): the new ASID must start without the old translations.
+ * A switch back to the same context swaps the sets — a hypervisor's exit-handling round trip
+ * then walks no page table — and a switch to any other context starts the new world empty.
+ * This is the ASID tagging spec/svm.md §3.9 and §7.5 allow. Any other flush (INVLPG, INVLPGA,
+ * MOV CR3, TLB_CONTROL, a CPL change, …) empties both sets, so the kept set never outlives a
+ * flush the current code would have made.
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CpuException, NonCanonical, Vec } from '../cpu/exceptions.js';
-import { Memory, PAGE_SIZE, Prot, TLB_MASK } from '../cpu/memory.js';
+import { dropWriteEntries, Memory, PAGE_SIZE, Prot, TLB_MASK, TLB_SIZE } from '../cpu/memory.js';
 import { S } from '../cpu/state.js';
 import type { AccessSize, MmioBus } from './bus.js';
 import { Access, loadPdptes, type PagingContext, PagingMode, pagingMode, translationServes, walk, WalkResult } from './paging.js';
@@ -23,6 +33,51 @@ import { NestedPaging, type NestedPagingSetup } from '../svm/npt.js';
 import { EFER_LMA } from './segments.js';
 
 const TWO32 = 4294967296;
+
+/** A TLB set (its first index in Memory's TLB arrays) and the paging context its entries were made for. */
+class TlbSet {
+  /** Whether the entries (as the spare set) may be used again for the context below. */
+  kept = false;
+  cpl = 0;
+  asid = 0;
+  cr0 = 0;
+  cr3 = 0;
+  cr4 = 0;
+  efer = 0;
+  /** Nested paging: on, and its tables' root and format (see NestedPaging.load). */
+  nested = false;
+  nCr3 = 0;
+  nCr0 = 0;
+  nCr4 = 0;
+  nEfer = 0;
+  /** Made with PAE paging's PDPTE registers, which every world switch reloads: never kept. */
+  viaPdptes = false;
+
+  constructor(readonly at: number) {}
+
+  /** Record the context now in `c` (and `asid`) as the one these entries are for. */
+  tag(c: PagingContext, asid: number): void {
+    this.asid = asid;
+    this.cr0 = c.cr0;
+    this.cr3 = c.cr3;
+    this.cr4 = c.cr4;
+    this.efer = c.efer;
+    const n = c.nested ? (c.nested as NestedPaging).tables : null;
+    this.nested = n !== null;
+    this.nCr3 = n ? n.cr3 : 0;
+    this.nCr0 = n ? n.cr0 : 0;
+    this.nCr4 = n ? n.cr4 : 0;
+    this.nEfer = n ? n.efer : 0;
+    this.viaPdptes = n === null && pagingMode(c) === PagingMode.PAE;
+  }
+
+  /** Were these entries made for the context now in `c` and `asid`? */
+  isFor(c: PagingContext, asid: number): boolean {
+    const n = c.nested ? (c.nested as NestedPaging).tables : null;
+    if (this.asid !== asid || this.cr0 !== c.cr0 || this.cr3 !== c.cr3 || this.cr4 !== c.cr4 || this.efer !== c.efer || this.nested !== (n !== null)) return false;
+    return n === null || (this.nCr3 === n.cr3 && this.nCr0 === n.cr0 && this.nCr4 === n.cr4 && this.nEfer === n.efer);
+  }
+}
 
 export class MachineMemory extends Memory {
   cpu: Cpu | null = null;
@@ -32,6 +87,11 @@ export class MachineMemory extends Memory {
   private readonly result = new WalkResult();
   /** CPL the TLB was filled for. */
   private tlbCpl = 0;
+  /** The ASID translations are made for: 0 for the host (L1), vmcb12's GUEST_ASID in guest mode (set by the SVM before syncPaging). */
+  asid = 0;
+  /** The TLB set in use (at Memory's tlbSet), and the other world's. */
+  private live = new TlbSet(0);
+  private spare = new TlbSet(TLB_SIZE);
   /** Called with an address no device claims (for -d unimp). */
   onUnclaimedMmio: (phys: number, write: boolean) => void = () => {};
 
@@ -44,33 +104,65 @@ export class MachineMemory extends Memory {
   }
 
   /**
-   * Re-read CR0/CR3/CR4/EFER after a change; PAE paging reloads its PDPTE registers (except
-   * under nested paging, where the walk reads them from guest memory when it needs them). The TLB is
-   * flushed unless `keepIfSame` and nothing that translation depends on changed — an SVM world
-   * switch between L1 and an L2 that shares its page tables keeps its translations (flushing is
-   * allowed, never required, there: spec/svm.md §3.9).
+   * Re-read CR0/CR3/CR4/EFER after a change and flush the TLB; PAE paging reloads its PDPTE
+   * registers (except under nested paging, where the walk reads them from guest memory when it
+   * needs them). At an SVM world switch (`worldSwitch`), the TLB set of the world being left is
+   * kept, and the other world's is taken back instead of flushing when it was made for the
+   * context being entered (see the file comment).
    */
-  syncPaging(cpu: Cpu, keepIfSame = false): void {
+  syncPaging(cpu: Cpu, worldSwitch = false): void {
     const s = cpu.s;
     const c = this.ctx;
-    const cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
-    if (keepIfSame && c.cr0 === s[S.CR0] && c.cr3 === cr3 && c.cr4 === s[S.CR4] && c.efer === s[S.EFER] && pagingMode(c) !== PagingMode.PAE) return;
     c.cr0 = s[S.CR0];
-    c.cr3 = cr3;
+    c.cr3 = (s[S.CR3_HI] >>> 0) * TWO32 + (s[S.CR3_LO] >>> 0);
     c.cr4 = s[S.CR4];
     c.efer = s[S.EFER];
     if (pagingMode(c) === PagingMode.PAE && !c.nested) loadPdptes(this.dv, c.cr3, c.pdptes);
-    this.flushTlb();
+    if (!worldSwitch) {
+      this.flushTlb();
+      this.live.tag(c, this.asid);
+      return;
+    }
+    const from = this.live;
+    const to = this.spare;
+    // Nothing is kept while data breakpoints or #AC checking hold the TLB empty.
+    const usable = !this.watch && !this.alignCheck;
+    from.kept = usable && !from.viaPdptes;
+    from.cpl = this.tlbCpl;
+    this.live = to;
+    this.spare = from;
+    this.tlbSet = to.at;
+    if (to.kept && usable && to.isFor(c, this.asid)) {
+      this.tlbCpl = to.cpl;
+      to.kept = false;
+      return;
+    }
+    to.kept = false;
+    to.tag(c, this.asid);
+    // The empty set serves the CPL the new world starts at (else its first access would flush
+    // again, the kept set with it).
+    this.tlbCpl = s[S.CPL];
+    super.flushTlb();
+  }
+
+  /** Every cached translation goes, the other world's kept set included. */
+  override flushTlb(): void {
+    this.spare.kept = false;
+    super.flushTlb();
+  }
+
+  protected override dropWriteTlbFor(ppn: number): void {
+    super.dropWriteTlbFor(ppn);
+    if (this.spare.kept) dropWriteEntries(this.tlbTagW, this.tlbBaseW, this.spare.at, ppn * PAGE_SIZE);
   }
 
   /**
    * Nested paging on for the guest VMRUN enters (N_CR3 and L1's CR0/CR4/EFER at VMRUN), or
-   * off (null) at #VMEXIT. Call it before syncPaging loads the new level's paging registers,
-   * which then knows whether PDPTE registers apply. Flushes the TLB.
+   * off (null) at #VMEXIT. Call it before syncPaging, which loads the new level's paging
+   * registers, knows from it whether PDPTE registers apply, and tags or picks the TLB set.
    */
   setNestedPaging(setup: NestedPagingSetup | null): void {
     this.ctx.nested = setup ? this.npt.load(setup) : null;
-    this.flushTlb();
   }
 
   /**
@@ -103,7 +195,7 @@ export class MachineMemory extends Memory {
     if (this.watch || this.alignCheck) return phys;
     if (phys >= this.ramEnd) return phys;
     const vpn = Math.floor(va / PAGE_SIZE);
-    const i = vpn & TLB_MASK;
+    const i = (vpn & TLB_MASK) + this.tlbSet;
     const base = phys - (phys % PAGE_SIZE);
     const user = level === 3 ? Access.USER : 0;
     if (translationServes(r.perms, user, this.ctx)) {

@@ -97,6 +97,8 @@ export interface SvmMsrs {
 export class MsrFile {
   /** Read-back-only MSRs: key → [lo, hi]. */
   private readonly plain = new Map<number, [number, number]>();
+  /** IA32_PAT as [lo, hi] (one of `plain`): the SVM world switch swaps L1's PAT and G_PAT here (spec/svm.md §7.6). */
+  readonly pat: [number, number] = [0x00070406, 0x00070406];
   /** Set by the machine: VM_CR and VM_HSAVE_PA. */
   svm: SvmMsrs | null = null;
 
@@ -106,7 +108,7 @@ export class MsrFile {
     /** Set by the PC once its local APIC exists. */
     public apic: ApicMsrs | null,
   ) {
-    this.plain.set(Msr.PAT, [0x00070406, 0x00070406]);
+    this.plain.set(Msr.PAT, this.pat);
     this.plain.set(Msr.MTRRCAP, [0x508, 0]); // 8 variable ranges, fixed ranges, write-combining
     this.plain.set(Msr.MTRR_DEF_TYPE, [0, 0]);
     this.plain.set(Msr.DEBUGCTL, [0, 0]);
@@ -231,8 +233,10 @@ export class MsrFile {
         lo &= ~3;
         break;
     }
-    if (this.plain.has(msr)) {
-      this.plain.set(msr, [lo, hi]);
+    const p = this.plain.get(msr);
+    if (p) {
+      p[0] = lo;
+      p[1] = hi;
       return;
     }
     if (this.apic?.owns(msr) && this.apic.writeMsr(msr, lo, hi)) return;

@@ -92,6 +92,9 @@ const STACK_OPS = new Set(['push', 'pop', 'call', 'ret', 'enter', 'leave', 'push
 /** String instructions address DS:rSI / ES:rDI, never the stack segment. */
 const STRING_OPS = new Set(['movs', 'cmps', 'stos', 'lods', 'scas']);
 
+/** The profiler's sample flag when there is no profiler: always 0, shared (dispatch runs once per machine turn). */
+const NO_TICK = new Int32Array(1);
+
 const JMP_CACHE = 4096;
 /** CpuMode values are below this: cache keys are phys * MODE_KEYS + mode. */
 const MODE_KEYS = 512;
@@ -389,7 +392,7 @@ export class Engine {
     const trace = this.opts.debug.has('exec');
     const cpuLog = this.opts.debug.has('cpu');
     const prof = this.opts.profiler ?? null;
-    const tick = prof ? prof.tick : new Int32Array(1);
+    const tick = prof ? prof.tick : NO_TICK;
     let b = this.lookup();
     for (;;) {
       if (max && st.icount >= max) throw new InsnLimit(`stopped after ${st.icount} guest instructions (--max-insns ${max})`);

@@ -14,7 +14,7 @@ import { S } from '../cpu/state.js';
 import type { Insn } from '../frontend/insn.js';
 import type { Helper } from '../cpu/helpers/index.js';
 import { CR0_PE, EFER_SVME } from '../machine/segments.js';
-import { interceptInsn } from './intercept.js';
+import { interceptInsn, recordInterceptAtEnd } from './intercept.js';
 import { ExitCode } from './vmcb.js';
 
 const TWO32 = 4294967296;
@@ -79,10 +79,11 @@ const skinit: Helper = (cpu) => {
   throw new CpuException(Vec.UD);
 };
 
+/** Always ends its block in machine mode (lift.ts MACHINE_SYSTEM), so its exit is recorded, not thrown. */
 const vmmcall: Helper = (cpu, insn) => {
   const svm = cpu.svm;
   if (svm?.guest) {
-    interceptInsn(cpu, ExitCode.VMMCALL, insn);
+    if (recordInterceptAtEnd(cpu, ExitCode.VMMCALL, insn)) return;
     throw new CpuException(Vec.UD); // not intercepted: #UD in L2, never the hypercall (seed 003)
   }
   if (!cpu.sys) throw new CpuException(Vec.UD);

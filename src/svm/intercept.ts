@@ -4,6 +4,11 @@
  * the exit code and information; it unwinds compiled code like any exception (so the guest
  * state is exact, RIP at the intercepted instruction) and the machine performs the world switch
  * (svm.ts). Host-mode code pays one null test.
+ *
+ * A helper whose instruction always ends its block in machine mode (VMMCALL: lift.ts
+ * MACHINE_SYSTEM) records the exit instead and returns, so the hypervisor's most frequent exit
+ * costs no JS throw through the compiled code and the engine: its block returns to the
+ * machine, which takes the exit (Vcpu.takeRecordedExit).
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CpuException } from '../cpu/exceptions.js';
@@ -30,4 +35,17 @@ export class VmExit extends CpuException {
 export function interceptInsn(cpu: Cpu, exitCode: number, insn: Insn, info1 = 0, info2 = 0): void {
   const svm = cpu.svm;
   if (svm !== null && svm.guest && svm.intercepted(exitCode)) throw new VmExit(exitCode, info1, info2, insn.next);
+}
+
+/**
+ * interceptInsn for a helper whose block ends right after it: records the exit in the SVM
+ * state and returns true, and the helper must then return at once, changing nothing (RIP
+ * stays at the instruction). The block counts the instruction as retired; taking the exit
+ * takes that back.
+ */
+export function recordInterceptAtEnd(cpu: Cpu, exitCode: number, insn: Insn): boolean {
+  const svm = cpu.svm;
+  if (svm === null || !svm.guest || !svm.intercepted(exitCode)) return false;
+  svm.recordExit(exitCode, insn.next);
+  return true;
 }

@@ -19,7 +19,7 @@ import { CR0_PE, CR0_PG, CR4_VALID, EFER_LMA, EFER_LME, EFER_SVME, segAt, setSeg
 import { EventInj, ExitCode, INJECTABLE_EXCEPTIONS, IntCtl, Vmcb, VmcbSeg } from './vmcb.js';
 import { loadPdptes } from '../machine/paging.js';
 import type { MsrFile } from '../machine/msr.js';
-import { MiscCtl, nestedPagingConsistent } from './npt.js';
+import { MiscCtl, nestedPagingConsistent, type NestedPagingSetup } from './npt.js';
 
 const TWO32 = 4294967296;
 const MAXPHYADDR = 48;
@@ -36,10 +36,17 @@ const HOST_SLOTS: number[] = (() => {
   return slots;
 })();
 
+/** The segments VMRUN and #VMEXIT switch (§5.2 step 11, §5.6) and where the VMCB holds them. */
+const SWITCHED_SEGS = [SegReg.ES, SegReg.CS, SegReg.SS, SegReg.DS];
+const SWITCHED_SEGS_AT = [Vmcb.ES, Vmcb.CS, Vmcb.SS, Vmcb.DS];
+/** The segments VMLOAD and VMSAVE move (§5.7). */
+const LOADED_SEGS = [SegReg.FS, SegReg.GS, SegReg.TR, SegReg.LDTR];
+const LOADED_SEGS_AT = [Vmcb.FS, Vmcb.GS, Vmcb.TR, Vmcb.LDTR];
+
 /** What the machine provides to the SVM runtime. */
 export interface SvmMachine {
   mem: MachineMemory;
-  /** CR0/CR3/CR4/EFER/CS/SS were replaced: recompute the mode, flush translations. */
+  /** A world switch replaced CR0/CR3/CR4/EFER/CS/SS: recompute the mode, switch TLB sets (mmu.ts). */
   systemChanged(): void;
   /** The interrupt shadow after VMRUN / at #VMEXIT. */
   setShadow(on: boolean): boolean;
@@ -70,6 +77,13 @@ export class Svm implements SvmHooks {
   injectEvent = 0;
   injectError = 0;
   injectNrip = 0;
+  /**
+   * An instruction intercept recorded by a helper whose block then ends (intercept.ts
+   * recordInterceptAtEnd), for the machine to take: its exit code and NRIP. EXITINFO1/2 are 0.
+   */
+  exitRecorded = false;
+  recordedExitCode = 0;
+  recordedNrip = 0;
   /** The event being delivered into L2 (EXITINTINFO if an exit interrupts it), 0 = none. */
   deliveringEvent = 0;
   deliveringError = 0;
@@ -83,11 +97,15 @@ export class Svm implements SvmHooks {
   private hostPatLo = 0;
   private hostPatHi = 0;
   private hostRflags = 0;
+  /** What setNestedPaging is given at VMRUN, reused. */
+  private readonly npSetup: NestedPagingSetup = { nCr3: 0, cr0: 0, cr4: 0, efer: 0 };
   private hostRip = 0;
   /** A single-step trap owed to L1 after the #VMEXIT (host RFLAGS.TF at VMRUN). */
   hostTrap = false;
   /** VMRUNs, #VMEXITs by exit code, and the wall time spent switching worlds (both directions). */
   readonly stats = { vmruns: 0, vmexits: new Map<number, number>(), switchMs: 0 };
+  /** Whether to time world switches into stats.switchMs (--stats): two clock reads per switch otherwise saved. */
+  timeSwitches = false;
 
   constructor(
     readonly cpu: Cpu,
@@ -96,50 +114,55 @@ export class Svm implements SvmHooks {
 
   // ---- physical access to the VMCB, IOPM and MSRPM (L1-physical, no paging) ----
 
+  /** RAM at [pa, pa+len), or #GP(0): what checks a VMCB page (4 KiB) before its fields are used. */
   private ram(pa: number, len: number): DataView {
     const mem = this.machine.mem;
     if (pa < 0 || pa + len > mem.ramEnd) throw new CpuException(Vec.GP, 0);
     return mem.dv;
   }
+  // The field accessors below take an address in a 4 KiB page the caller checked with ram(),
+  // so they check nothing themselves; writers leave code invalidation to notePageWritten.
   private r32(pa: number): number {
-    return this.ram(pa, 4).getInt32(pa, true);
+    return this.machine.mem.dv.getInt32(pa, true);
   }
   private r64(pa: number): number {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     return dv.getInt32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
   }
   private w32(pa: number, v: number): void {
-    this.ram(pa, 4).setInt32(pa, v | 0, true);
-    this.noteWrite(pa, 4);
+    this.machine.mem.dv.setInt32(pa, v | 0, true);
   }
   /** An unsigned 64-bit field as a double (exact below 2^53; enough for comparing addresses). */
   private ru64(pa: number): number {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     return dv.getUint32(pa + 4, true) * TWO32 + dv.getUint32(pa, true);
   }
   /** Copy a lo/hi pair of the state into a 64-bit field, exactly. */
   private wPair(pa: number, lo: number, hi: number): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     dv.setInt32(pa, lo, true);
     dv.setInt32(pa + 4, hi, true);
-    this.noteWrite(pa, 8);
   }
   /** Copy a 64-bit field into a lo/hi pair of the state, exactly (sign-extended from bit 47 when `canonical`). */
   private rPair(pa: number, slot: number, canon = false): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     const s = this.cpu.s;
     s[slot] = dv.getInt32(pa, true);
     s[slot + 1] = canon ? (dv.getInt32(pa + 4, true) << 16) >> 16 : dv.getInt32(pa + 4, true);
   }
   private w64(pa: number, v: number): void {
-    const dv = this.ram(pa, 8);
+    const dv = this.machine.mem.dv;
     dv.setInt32(pa, v | 0, true);
     dv.setInt32(pa + 4, Math.floor(v / TWO32) | 0, true);
-    this.noteWrite(pa, 8);
   }
-  private noteWrite(pa: number, len: number): void {
+  /**
+   * After writing fields of the 4 KiB page at `pa` (a VMCB or VMSAVE area): translated code on
+   * that page is invalidated — all of it, once, rather than the bytes of each field. Such pages
+   * never hold code in practice, so a world switch pays one test here instead of one per field.
+   */
+  private notePageWritten(pa: number): void {
     const mem = this.machine.mem;
-    if (mem.codeOnPage(Math.floor(pa / 4096))) mem.noteStore(pa, len);
+    if (mem.codeOnPage(Math.floor(pa / 4096))) mem.noteStore(pa, 4096);
   }
 
   // ---- intercept tests ----
@@ -178,6 +201,12 @@ export class Svm implements SvmHooks {
     return true;
   }
 
+  recordExit(exitCode: number, nrip: number): void {
+    this.exitRecorded = true;
+    this.recordedExitCode = exitCode;
+    this.recordedNrip = nrip;
+  }
+
   // ---- VMRUN ----
 
   /**
@@ -186,6 +215,7 @@ export class Svm implements SvmHooks {
    * #VMEXIT(VMEXIT_INVALID) reported to L1 — and throws #GP(0) only for §5.2 steps 2 and 4.
    */
   vmrun(vmcbPa: number, next: number): void {
+    if (!this.timeSwitches) return this.enter(vmcbPa, next);
     const t0 = performance.now();
     try {
       this.enter(vmcbPa, next);
@@ -200,16 +230,16 @@ export class Svm implements SvmHooks {
     if (this.hsavePa === 0) throw new CpuException(Vec.GP, 0);
     this.ram(vmcbPa, 4096); // #GP(0) when the VMCB is not RAM
     this.stats.vmruns++;
-    const v = (off: number) => this.r32(vmcbPa + off);
-    const v64 = (off: number) => this.r64(vmcbPa + off);
+    // Fields are read with r32/r64 at vmcbPa + offset: no closure or array is made per VMRUN.
     // Consistency checks (§5.3) on the VMCB as it is now, before anything changes.
     const ok = this.consistent(vmcbPa);
-    this.machine.log?.(`svm: VMRUN vmcb 0x${vmcbPa.toString(16)}${ok ? ` rip 0x${v64(Vmcb.RIP).toString(16)}` : ': consistency check failed, #VMEXIT(VMEXIT_INVALID)'}`);
+    this.machine.log?.(`svm: VMRUN vmcb 0x${vmcbPa.toString(16)}${ok ? ` rip 0x${this.r64(vmcbPa + Vmcb.RIP).toString(16)}` : ': consistency check failed, #VMEXIT(VMEXIT_INVALID)'}`);
     if (!ok) {
       this.w64(vmcbPa + Vmcb.EXITCODE, -1);
       this.w64(vmcbPa + Vmcb.EXITINFO1, 0);
       this.w64(vmcbPa + Vmcb.EXITINFO2, 0);
       this.w64(vmcbPa + Vmcb.EVENTINJ, 0);
+      this.notePageWritten(vmcbPa);
       this.gif = false;
       this.count(ExitCode.INVALID);
       cpu.st.rip = next;
@@ -217,49 +247,61 @@ export class Svm implements SvmHooks {
       return;
     }
     // Save the host state (§5.2 step 9).
-    HOST_SLOTS.forEach((slot, i) => (this.hostSaved[i] = s[slot]));
+    const saved = this.hostSaved;
+    for (let i = 0; i < HOST_SLOTS.length; i++) saved[i] = s[HOST_SLOTS[i]];
     this.hostRflags = getRflags(cpu) & ~RF;
     this.hostRip = next;
     this.hostTrap = (this.hostRflags & TF) !== 0;
     this.hostIf = (this.hostRflags & (1 << 9)) !== 0;
     // Controls (§5.2 step 10).
-    for (let i = 0; i < 6; i++) this.intercepts[i] = v(Vmcb.INTERCEPT_CR + 4 * i);
+    for (let i = 0; i < 6; i++) this.intercepts[i] = this.r32(vmcbPa + Vmcb.INTERCEPT_CR + 4 * i);
     this.iopm = Math.floor(this.ru64(vmcbPa + Vmcb.IOPM_BASE_PA) / 4096) * 4096;
     this.msrpm = Math.floor(this.ru64(vmcbPa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
-    this.intCtl = v(Vmcb.INT_CTL);
-    this.intVector = v(Vmcb.INT_VECTOR) & 0xff;
-    this.tscOffset = v64(Vmcb.TSC_OFFSET);
-    const inj = v(Vmcb.EVENTINJ);
+    this.intCtl = this.r32(vmcbPa + Vmcb.INT_CTL);
+    this.intVector = this.r32(vmcbPa + Vmcb.INT_VECTOR) & 0xff;
+    this.tscOffset = this.r64(vmcbPa + Vmcb.TSC_OFFSET);
+    const inj = this.r32(vmcbPa + Vmcb.EVENTINJ);
     this.injectEvent = inj & EventInj.V ? inj : 0;
-    this.injectError = v(Vmcb.EVENTINJ_ERR);
-    this.injectNrip = v64(Vmcb.NRIP);
+    this.injectError = this.r32(vmcbPa + Vmcb.EVENTINJ_ERR);
+    this.injectNrip = this.r64(vmcbPa + Vmcb.NRIP);
     this.vmcbPa = vmcbPa;
+    // TLB_CONTROL (§3.9, §5.2 step 13): any value but 0 flushes everything, L1's entries too
+    // (allowed for every value); 0 leaves the guest's kept translations in place.
+    if (this.machine.mem.dv.getUint8(vmcbPa + Vmcb.TLB_CONTROL) & 7) this.machine.mem.flushTlb();
+    this.machine.mem.asid = this.r32(vmcbPa + Vmcb.GUEST_ASID); // nonzero by C13
     // Nested paging takes L1's paging mode as its format (§7.2): set up while L1's registers are live.
-    this.np = (v(Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
+    this.np = (this.r32(vmcbPa + Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
     if (this.np) {
-      this.machine.mem.setNestedPaging({ nCr3: v64(Vmcb.N_CR3), cr0: s[S.CR0], cr4: s[S.CR4], efer: s[S.EFER] });
-      this.hostPatLo = this.machine.msrs.read(cpu, 0x277);
-      this.hostPatHi = cpu.hi;
-      this.machine.msrs.write(cpu, 0x277, v(Vmcb.G_PAT), v(Vmcb.G_PAT + 4), () => {}); // valid by C19
+      const np = this.npSetup;
+      np.nCr3 = this.r64(vmcbPa + Vmcb.N_CR3);
+      np.cr0 = s[S.CR0];
+      np.cr4 = s[S.CR4];
+      np.efer = s[S.EFER];
+      this.machine.mem.setNestedPaging(np);
+      const pat = this.machine.msrs.pat;
+      this.hostPatLo = pat[0];
+      this.hostPatHi = pat[1];
+      pat[0] = this.r32(vmcbPa + Vmcb.G_PAT); // valid by C19
+      pat[1] = this.r32(vmcbPa + Vmcb.G_PAT + 4);
     }
     // Guest state (§5.2 step 11): EFER, then CR0, CR4, CR3; segments; RFLAGS/RIP/RSP/RAX.
-    for (const [seg, off] of [[SegReg.ES, Vmcb.ES], [SegReg.CS, Vmcb.CS], [SegReg.SS, Vmcb.SS], [SegReg.DS, Vmcb.DS]] as const) this.loadSeg(seg, vmcbPa + off);
+    for (let i = 0; i < 4; i++) this.loadSeg(SWITCHED_SEGS[i], vmcbPa + SWITCHED_SEGS_AT[i]);
     this.loadTable(S.GDTR_BASE_LO, S.GDTR_LIMIT, vmcbPa + Vmcb.GDTR);
     this.loadTable(S.IDTR_BASE_LO, S.IDTR_LIMIT, vmcbPa + Vmcb.IDTR);
-    let efer = v(Vmcb.EFER);
-    const cr0 = v(Vmcb.CR0);
+    let efer = this.r32(vmcbPa + Vmcb.EFER);
+    const cr0 = this.r32(vmcbPa + Vmcb.CR0);
     efer = efer & EFER_LME && cr0 & CR0_PG ? efer | EFER_LMA : efer & ~EFER_LMA;
     s[S.EFER] = efer;
     s[S.CR0] = cr0;
-    s[S.CR4] = v(Vmcb.CR4);
-    s[S.CR3_LO] = v(Vmcb.CR3);
-    s[S.CR3_HI] = v(Vmcb.CR3 + 4);
-    s[S.CR2_LO] = v(Vmcb.CR2);
-    s[S.CR2_HI] = v(Vmcb.CR2 + 4);
-    s[S.DR7] = v(Vmcb.DR7) | 0x400;
-    s[S.DR6] = v(Vmcb.DR6) | (0xffff0ff0 | 0);
-    let cpl = this.ram(vmcbPa + Vmcb.CPL, 1).getUint8(vmcbPa + Vmcb.CPL) & 3;
-    const rflags = v(Vmcb.RFLAGS) | 2;
+    s[S.CR4] = this.r32(vmcbPa + Vmcb.CR4);
+    s[S.CR3_LO] = this.r32(vmcbPa + Vmcb.CR3);
+    s[S.CR3_HI] = this.r32(vmcbPa + Vmcb.CR3 + 4);
+    s[S.CR2_LO] = this.r32(vmcbPa + Vmcb.CR2);
+    s[S.CR2_HI] = this.r32(vmcbPa + Vmcb.CR2 + 4);
+    s[S.DR7] = this.r32(vmcbPa + Vmcb.DR7) | 0x400;
+    s[S.DR6] = this.r32(vmcbPa + Vmcb.DR6) | (0xffff0ff0 | 0);
+    let cpl = this.machine.mem.dv.getUint8(vmcbPa + Vmcb.CPL) & 3;
+    const rflags = this.r32(vmcbPa + Vmcb.RFLAGS) | 2;
     if (!(cr0 & CR0_PE)) cpl = 0;
     else if (rflags & (1 << 17)) cpl = 3;
     s[S.CPL] = cpl;
@@ -269,46 +311,45 @@ export class Svm implements SvmHooks {
     this.rPair(vmcbPa + Vmcb.RAX, 0);
     this.guest = true;
     this.machine.systemChanged();
-    this.machine.setShadow((v(Vmcb.INT_STATE) & 1) !== 0);
+    this.machine.setShadow((this.r32(vmcbPa + Vmcb.INT_STATE) & 1) !== 0);
     this.gif = true;
   }
 
   /** The §5.3 checks that apply to what svmjit implements (no vNMI, TSC ratio or VGIF: their checks cannot apply). */
   private consistent(pa: number): boolean {
-    const v = (off: number) => this.r32(pa + off);
-    const efer = v(Vmcb.EFER);
-    const eferHi = v(Vmcb.EFER + 4);
-    const cr0 = v(Vmcb.CR0);
-    const cr4 = v(Vmcb.CR4);
-    const csAttr = this.ram(pa + Vmcb.CS + VmcbSeg.ATTRIB, 2).getUint16(pa + Vmcb.CS + VmcbSeg.ATTRIB, true);
+    const efer = this.r32(pa + Vmcb.EFER);
+    const eferHi = this.r32(pa + Vmcb.EFER + 4);
+    const cr0 = this.r32(pa + Vmcb.CR0);
+    const cr4 = this.r32(pa + Vmcb.CR4);
+    const csAttr = this.machine.mem.dv.getUint16(pa + Vmcb.CS + VmcbSeg.ATTRIB, true);
     if (!(efer & EFER_SVME)) return false; // C1
     if (!(cr0 & 0x40000000) && cr0 & 0x20000000) return false; // C2
-    if (v(Vmcb.CR0 + 4) !== 0) return false; // C3
-    if (v(Vmcb.CR3 + 4) >>> (MAXPHYADDR - 32)) return false; // C4
-    if (v(Vmcb.CR4 + 4) !== 0 || cr4 & ~CR4_VALID) return false; // C5
-    if (v(Vmcb.DR6 + 4) !== 0 || v(Vmcb.DR7 + 4) !== 0) return false; // C6, C7
+    if (this.r32(pa + Vmcb.CR0 + 4) !== 0) return false; // C3
+    if (this.r32(pa + Vmcb.CR3 + 4) >>> (MAXPHYADDR - 32)) return false; // C4
+    if (this.r32(pa + Vmcb.CR4 + 4) !== 0 || cr4 & ~CR4_VALID) return false; // C5
+    if (this.r32(pa + Vmcb.DR6 + 4) !== 0 || this.r32(pa + Vmcb.DR7 + 4) !== 0) return false; // C6, C7
     if (eferHi !== 0 || efer & ~EFER_VALID) return false; // C8
     const lmePg = efer & EFER_LME && cr0 & CR0_PG;
     if (lmePg && !(cr4 & 0x20)) return false; // C9
     if (lmePg && !(cr0 & CR0_PE)) return false; // C10
     if (lmePg && cr4 & 0x20 && csAttr & 0x200 && csAttr & 0x400) return false; // C11
-    if (!(v(Vmcb.INTERCEPT_MISC2) & 1)) return false; // C12
-    if (v(Vmcb.GUEST_ASID) === 0) return false; // C13
+    if (!(this.r32(pa + Vmcb.INTERCEPT_MISC2) & 1)) return false; // C12
+    if (this.r32(pa + Vmcb.GUEST_ASID) === 0) return false; // C13
     const limit = 2 ** MAXPHYADDR;
     if (Math.floor(this.ru64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096 >= limit - 0x2000) return false; // C14
     if (Math.floor(this.ru64(pa + Vmcb.IOPM_BASE_PA) / 4096) * 4096 >= limit - 0x2001) return false; // C15
     // C22 (KVM): with MSR_PROT on, the MSRPM must be readable RAM.
     const msrpm = Math.floor(this.ru64(pa + Vmcb.MSRPM_BASE_PA) / 4096) * 4096;
-    if (v(Vmcb.INTERCEPT_MISC1) & (1 << 28) && msrpm + 0x2000 > this.machine.mem.ramEnd) return false;
+    if (this.r32(pa + Vmcb.INTERCEPT_MISC1) & (1 << 28) && msrpm + 0x2000 > this.machine.mem.ramEnd) return false;
     // C21: without NP, a legacy-PAE guest's PDPTEs are loaded now, and a present one with a
     // reserved bit fails VMRUN.
-    const np = (v(Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
-    if (np && !nestedPagingConsistent(v(Vmcb.N_CR3), v(Vmcb.N_CR3 + 4), this.cpu.s[S.CR0], v(Vmcb.G_PAT), v(Vmcb.G_PAT + 4))) return false; // C17-C19
+    const np = (this.r32(pa + Vmcb.MISC_CTL) & MiscCtl.NP_ENABLE) !== 0 && this.npAvailable;
+    if (np && !nestedPagingConsistent(this.r32(pa + Vmcb.N_CR3), this.r32(pa + Vmcb.N_CR3 + 4), this.cpu.s[S.CR0], this.r32(pa + Vmcb.G_PAT), this.r32(pa + Vmcb.G_PAT + 4))) return false; // C17-C19
     if (!np && cr0 & CR0_PG && cr4 & 0x20 && !(efer & EFER_LME)) {
-      const cr3 = (v(Vmcb.CR3 + 4) >>> 0) * TWO32 + (v(Vmcb.CR3) >>> 0);
+      const cr3 = (this.r32(pa + Vmcb.CR3 + 4) >>> 0) * TWO32 + (this.r32(pa + Vmcb.CR3) >>> 0);
       if (!loadPdptes(this.machine.mem.dv, cr3, this.pdpteScratch)) return false;
     }
-    const inj = v(Vmcb.EVENTINJ);
+    const inj = this.r32(pa + Vmcb.EVENTINJ);
     if (inj & EventInj.V) {
       const type = (inj >>> EventInj.TYPE_SHIFT) & 7;
       if (type === 1 || type >= 5) return false; // C16
@@ -318,7 +359,7 @@ export class Svm implements SvmHooks {
   }
 
   private loadSeg(seg: SegReg, at: number): void {
-    const dv = this.ram(at, 16);
+    const dv = this.machine.mem.dv;
     setSegCache(this.cpu, seg, dv.getUint16(at, true), dv.getUint16(at + 2, true) & 0xfff, dv.getInt32(at + 4, true), 0);
     this.rPair(at + 8, segAt(seg) + SegField.BASE_LO, true);
   }
@@ -326,13 +367,12 @@ export class Svm implements SvmHooks {
   private saveSeg(seg: SegReg, at: number): void {
     const s = this.cpu.s;
     const c = segAt(seg);
-    const dv = this.ram(at, 16);
+    const dv = this.machine.mem.dv;
     dv.setUint16(at, s[c + SegField.SEL] & 0xffff, true);
     dv.setUint16(at + 2, s[c + SegField.ATTR] & 0xfff, true);
     dv.setInt32(at + 4, s[c + SegField.LIMIT], true);
     dv.setInt32(at + 8, s[c + SegField.BASE_LO], true);
     dv.setInt32(at + 12, s[c + SegField.BASE_HI], true);
-    this.noteWrite(at, 16);
   }
 
   private loadTable(baseLo: number, limitSlot: number, at: number): void {
@@ -351,6 +391,7 @@ export class Svm implements SvmHooks {
 
   /** The world switch back to L1 (§5.6). RIP in the state is where L2 stopped. */
   vmexit(exitCode: number, info1: number, info2: number, nrip: number): void {
+    if (!this.timeSwitches) return this.leave(exitCode, info1, info2, nrip);
     const t0 = performance.now();
     this.leave(exitCode, info1, info2, nrip);
     this.stats.switchMs += performance.now() - t0;
@@ -365,7 +406,7 @@ export class Svm implements SvmHooks {
     this.gif = false;
     const shadow = this.machine.setShadow(false);
     // Guest state into vmcb12.
-    for (const [seg, off] of [[SegReg.ES, Vmcb.ES], [SegReg.CS, Vmcb.CS], [SegReg.SS, Vmcb.SS], [SegReg.DS, Vmcb.DS]] as const) this.saveSeg(seg, pa + off);
+    for (let i = 0; i < 4; i++) this.saveSeg(SWITCHED_SEGS[i], pa + SWITCHED_SEGS_AT[i]);
     this.saveTable(S.GDTR_BASE_LO, S.GDTR_LIMIT, pa + Vmcb.GDTR);
     this.saveTable(S.IDTR_BASE_LO, S.IDTR_LIMIT, pa + Vmcb.IDTR);
     this.w64(pa + Vmcb.EFER, s[S.EFER] >>> 0);
@@ -375,11 +416,12 @@ export class Svm implements SvmHooks {
     this.w64(pa + Vmcb.CR4, s[S.CR4] >>> 0);
     this.w64(pa + Vmcb.DR6, s[S.DR6] >>> 0);
     this.w64(pa + Vmcb.DR7, s[S.DR7] >>> 0);
-    this.w64(pa + Vmcb.RFLAGS, getRflags(cpu) >>> 0);
+    const rflags = getRflags(cpu);
+    this.w64(pa + Vmcb.RFLAGS, rflags >>> 0);
     this.wPair(pa + Vmcb.RIP, s[S.RIP_LO], s[S.RIP_HI]);
     this.wPair(pa + Vmcb.RSP, s[8], s[9]);
     this.wPair(pa + Vmcb.RAX, s[0], s[1]);
-    this.ram(pa + Vmcb.CPL, 1).setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
+    this.machine.mem.dv.setUint8(pa + Vmcb.CPL, s[S.CPL] & 3);
     // Control area.
     this.w64(pa + Vmcb.EXITCODE, exitCode);
     this.w64(pa + Vmcb.EXITINFO1, info1);
@@ -387,32 +429,38 @@ export class Svm implements SvmHooks {
     this.w32(pa + Vmcb.EXITINTINFO, this.deliveringEvent);
     this.w32(pa + Vmcb.EXITINTINFO_ERR, this.deliveringError);
     this.w64(pa + Vmcb.NRIP, nrip);
-    this.w32(pa + Vmcb.INT_STATE, (shadow ? 1 : 0) | (getRflags(cpu) & (1 << 9) ? 2 : 0));
+    this.w32(pa + Vmcb.INT_STATE, (shadow ? 1 : 0) | (rflags & (1 << 9) ? 2 : 0));
     this.w32(pa + Vmcb.INT_CTL, this.intCtl);
     this.w64(pa + Vmcb.EVENTINJ, 0);
-    this.ram(pa + Vmcb.INSN_BYTES_COUNT, 1).setUint8(pa + Vmcb.INSN_BYTES_COUNT, 0);
+    this.machine.mem.dv.setUint8(pa + Vmcb.INSN_BYTES_COUNT, 0);
     this.deliveringEvent = this.deliveringError = 0;
     this.injectEvent = 0;
     this.intercepts.fill(0);
     this.tscOffset = 0;
     // Host state back (§5.6 step 5): CR0.PE forced, DR7 = 0x400, CPL 0, RF and VM clear.
-    HOST_SLOTS.forEach((slot, i) => (s[slot] = this.hostSaved[i]));
+    const saved = this.hostSaved;
+    for (let i = 0; i < HOST_SLOTS.length; i++) s[HOST_SLOTS[i]] = saved[i];
     s[S.CR0] |= CR0_PE;
     s[S.CPL] = 0;
     s[S.DR7] = 0x400;
+    this.machine.mem.asid = 0;
     setRflags(cpu, this.hostRflags & ~(RF | (1 << 17)));
     cpu.st.rip = this.hostRip;
     if (this.np) {
       // G_PAT back to vmcb12 as two halves (a PAT value does not fit a double exactly).
-      this.w32(pa + Vmcb.G_PAT, this.machine.msrs.read(cpu, 0x277));
-      this.w32(pa + Vmcb.G_PAT + 4, cpu.hi);
+      const pat = this.machine.msrs.pat;
+      this.w32(pa + Vmcb.G_PAT, pat[0]);
+      this.w32(pa + Vmcb.G_PAT + 4, pat[1]);
       this.leaveNestedPaging();
     }
+    this.notePageWritten(pa);
     this.machine.systemChanged();
   }
 
   private leaveNestedPaging(): void {
-    this.machine.msrs.write(this.cpu, 0x277, this.hostPatLo, this.hostPatHi, () => {});
+    const pat = this.machine.msrs.pat;
+    pat[0] = this.hostPatLo;
+    pat[1] = this.hostPatHi;
     this.machine.mem.setNestedPaging(null);
     this.np = false;
   }
@@ -424,6 +472,7 @@ export class Svm implements SvmHooks {
   /** INIT taken in guest mode: the CPU resets and guest mode is abandoned without writing vmcb12 (§6.2). */
   abandonGuest(): void {
     if (this.np) this.leaveNestedPaging();
+    this.machine.mem.asid = 0;
     this.guest = false;
     this.gif = true;
     this.injectEvent = 0;
@@ -437,7 +486,7 @@ export class Svm implements SvmHooks {
   vmload(pa: number): void {
     this.ram(pa, 4096);
     const s = this.cpu.s;
-    for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.loadSeg(seg, pa + off);
+    for (let i = 0; i < 4; i++) this.loadSeg(LOADED_SEGS[i], pa + LOADED_SEGS_AT[i]);
     const pair = (slot: number, off: number, canon = false) => this.rPair(pa + off, slot, canon);
     pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE, true);
     pair(S.STAR_LO, Vmcb.STAR);
@@ -452,7 +501,7 @@ export class Svm implements SvmHooks {
   vmsave(pa: number): void {
     this.ram(pa, 4096);
     const s = this.cpu.s;
-    for (const [seg, off] of [[SegReg.FS, Vmcb.FS], [SegReg.GS, Vmcb.GS], [SegReg.TR, Vmcb.TR], [SegReg.LDTR, Vmcb.LDTR]] as const) this.saveSeg(seg, pa + off);
+    for (let i = 0; i < 4; i++) this.saveSeg(LOADED_SEGS[i], pa + LOADED_SEGS_AT[i]);
     const pair = (slot: number, off: number) => this.wPair(pa + off, s[slot], s[slot + 1]);
     pair(S.KGS_BASE_LO, Vmcb.KERNEL_GS_BASE);
     pair(S.STAR_LO, Vmcb.STAR);
@@ -462,6 +511,7 @@ export class Svm implements SvmHooks {
     this.w64(pa + Vmcb.SYSENTER_CS, s[S.SYSENTER_CS] & 0xffff);
     pair(S.SYSENTER_ESP_LO, Vmcb.SYSENTER_ESP);
     pair(S.SYSENTER_EIP_LO, Vmcb.SYSENTER_EIP);
+    this.notePageWritten(pa);
   }
 
   /** int_ctl.V_TPR: L2's CR8 under V_INTR_MASKING. */
