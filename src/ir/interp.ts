@@ -3,9 +3,8 @@
  * state. It defines what every IR op means; the JIT's emitters must agree with it (the test
  * suite runs every guest program in both). Registers and flags live in the state buffer, so
  * a faulting op leaves precise state behind without any unwinding (see the ordering rule in
- * lift.ts). A block is prepared once (PreparedBlock: register reads whose value the block
- * already holds are forwarded rather than run) and then run by one switch over its ops; small
- * per-op closures were tried instead and were slower in V8, every op paying a megamorphic call.
+ * lift.ts). It is one switch over the ops: small per-op closures were tried instead and were
+ * slower in V8, every op paying a megamorphic call.
  */
 import type { Cpu } from '../cpu/cpu.js';
 import { CpuException } from '../cpu/exceptions.js';
@@ -13,7 +12,7 @@ import { cond, getRflags, setLazy, setRflags } from '../cpu/flags.js';
 import { HELPERS } from '../cpu/helpers/index.js';
 import { S } from '../cpu/state.js';
 import { segBase } from '../cpu/operands.js';
-import type { IrBlock, IrInsn } from './ir.js';
+import type { IrBlock } from './ir.js';
 import { mask } from './ir.js';
 import { AluOp, Op, Ty, UnOp } from './ops.js';
 import { R, imulOverflow32, imulOverflow64, mul64, sar64, shl64, shr64, toAddr } from './semantics.js';
@@ -22,30 +21,8 @@ let LO = new Int32Array(1024);
 let HI = new Int32Array(1024);
 let AD = new Float64Array(1024);
 
-/**
- * A block made ready for the interpreter, once: its ops with forwarded register reads left
- * out (see Forwarding), every op an object of one shape so the loop below stays monomorphic.
- * The engine keeps it with its block.
- */
-export class PreparedBlock {
-  readonly code: IrInsn[] = [];
-  constructor(readonly blk: IrBlock) {
-    const fwd = new Forwarding(blk.types);
-    for (const i of blk.code) {
-      const r = fwd.rename(i);
-      if (r) this.code.push(r);
-    }
-  }
-}
-
 /** Result of running a block: the exit index for chaining (>= 0) or -1 for an indirect exit; exits with a reason set S.EXIT_REASON. */
 export function interpretBlock(cpu: Cpu, blk: IrBlock): number {
-  return runPrepared(cpu, new PreparedBlock(blk));
-}
-
-/** Run a prepared block (see interpretBlock for the result). */
-export function runPrepared(cpu: Cpu, p: PreparedBlock): number {
-  const blk = p.blk;
   const s = cpu.s;
   const mem = cpu.mem;
   const n = blk.types.length;
@@ -55,7 +32,7 @@ export function runPrepared(cpu: Cpu, p: PreparedBlock): number {
     AD = new Float64Array(n * 2);
   }
   const lo = LO, hi = HI, ad = AD;
-  const code = p.code;
+  const code = blk.code;
   let pc = 0;
   let raised = false;
   try {
@@ -218,48 +195,6 @@ export function runPrepared(cpu: Cpu, p: PreparedBlock): number {
   }
   throw new Error('IR block without an exit');
 }
-
-class Forwarding {
-  /** Per temporary: the temporary its uses read (itself unless forwarded). */
-  private readonly alias: Int32Array;
-  /** Per register: the temporary holding it (-1: none), and whether all 64 bits (8) or the low 32 (4). */
-  private readonly holder = new Int32Array(REG_SLOTS).fill(-1);
-  private readonly held = new Int8Array(REG_SLOTS);
-
-  constructor(private readonly types: readonly Ty[]) {
-    this.alias = Int32Array.from({ length: types.length }, (_, x) => x);
-  }
-
-  /** The op with its operands renamed, or null when it is a forwarded GET; notes what it tells about the registers. */
-  rename(i: IrInsn): IrInsn | null {
-    const m = (x: number) => (x >= 0 ? this.alias[x] : x);
-    const r = i.reg;
-    if (r >= REG_SLOTS) {
-      // not a GPR: never forwarded
-    } else if (i.op === Op.GET && !i.k && (i.size === 8 || i.size === 4)) {
-      const h = this.holder[r];
-      if (h >= 0 && this.held[r] === i.size && this.types[h] === this.types[i.dst]) {
-        this.alias[i.dst] = h;
-        return null;
-      }
-      this.holder[r] = i.dst;
-      this.held[r] = i.size;
-    } else if (i.op === Op.PUT) {
-      if (!i.k && (i.size === 8 || i.size === 4)) {
-        this.holder[r] = m(i.a);
-        this.held[r] = i.size;
-      } else this.holder[r] = -1;
-    } else if (i.op === Op.HELPER) this.holder.fill(-1);
-    return {
-      op: i.op, dst: i.dst, a: m(i.a), b: m(i.b), c: m(i.c), d: m(i.d), k: i.k, size: i.size, size2: i.size2, reg: i.reg, scale: i.scale,
-      imm: i.imm, immHi: i.immHi, imm2: i.imm2, gi: i.gi,
-    };
-  }
-}
-
-/** Registers GET and PUT can name (the GPRs; the state's first int32 pairs). */
-const REG_SLOTS = 16;
-
 
 export function setRip(s: Int32Array, v: number): void {
   s[S.RIP_LO] = v | 0;

@@ -1,6 +1,10 @@
 /**
  * IR passes run on every block before it is interpreted or compiled.
  *
+ * Register-read forwarding: a GET of a general register whose value the block already holds in
+ * a temporary (from an earlier GET or PUT of the same width, with no helper in between, since
+ * helpers may write registers) is dropped and its uses read that temporary.
+ *
  * Dead-flag elimination: a FLAGS op is dead when a later FLAGS op of the same block replaces
  * the whole record before anything reads the flags (COND, GETFLAGS, SETFLAGS, a helper, an
  * exit) and before anything that can fault (a fault must leave the older flags visible).
@@ -10,8 +14,40 @@ import type { IrBlock } from './ir.js';
 import { OPS, Op } from './ops.js';
 
 export function optimize(blk: IrBlock): void {
+  forwardRegisterReads(blk);
   eliminateDeadFlags(blk);
   eliminateDeadCode(blk);
+}
+
+/** Registers GET and PUT can name (the GPRs). */
+const GPRS = 16;
+
+export function forwardRegisterReads(blk: IrBlock): void {
+  const alias = Int32Array.from(blk.types, (_, x) => x);
+  /** Per register: the temporary holding it (-1: none), and its width (4: the low 32 bits, 8: all 64). */
+  const holder = new Int32Array(GPRS).fill(-1);
+  const width = new Int8Array(GPRS);
+  const rename = (x: number) => (x >= 0 ? alias[x] : x);
+  const kept = blk.code.filter((i) => {
+    (i.a = rename(i.a)), (i.b = rename(i.b)), (i.c = rename(i.c)), (i.d = rename(i.d));
+    const r = i.reg;
+    const whole = !i.k && (i.size === 8 || i.size === 4);
+    if (i.op === Op.HELPER) holder.fill(-1);
+    else if (r < 0 || r >= GPRS) return true;
+    else if (i.op === Op.GET && whole) {
+      const h = holder[r];
+      if (h >= 0 && width[r] === i.size && blk.types[h] === blk.types[i.dst]) {
+        alias[i.dst] = h;
+        return false;
+      }
+      (holder[r] = i.dst), (width[r] = i.size);
+    } else if (i.op === Op.PUT) {
+      if (whole) (holder[r] = i.a), (width[r] = i.size);
+      else holder[r] = -1;
+    }
+    return true;
+  });
+  if (kept.length !== blk.code.length) blk.code.splice(0, blk.code.length, ...kept);
 }
 
 export function eliminateDeadFlags(blk: IrBlock): void {

@@ -21,7 +21,7 @@ import { PAGE_SIZE, TLB_MASK } from '../cpu/memory.js';
 import { sizeLog, CcOp } from '../cpu/flags.js';
 import type { IrBlock, IrInsn } from '../ir/ir.js';
 import { AluOp, OPS, Op, Ty, UnOp } from '../ir/ops.js';
-import { expr, fn, ifStmt, letDecl, parseScript, print, stmts, tryCatch, num, type Hole } from './js.js';
+import { expr, fn, ifStmt, letDecl, parseScript, print, raw, stmts, tryCatch, num, type Hole } from './js.js';
 import type { JitRuntime } from './runtime.js';
 import { type Insn, OpKind } from '../frontend/insn.js';
 import { SSE_HELPERS } from '../cpu/helpers/sse.js';
@@ -56,6 +56,10 @@ type FlagsAt = 'state' | 'locals' | 'dynamic';
 function touchesNoGpr(insn: Insn): boolean {
   return (insn.mnem in SSE_HELPERS || insn.mnem in X87_HELPERS) && insn.ops.every((o) => o.kind !== OpKind.Reg);
 }
+
+/** Source moving general registers between their JS locals (r<n>l, r<n>h) and the state. */
+const storeRegs = (regs: Iterable<number>) => [...regs].map((r) => `s[${2 * r}] = r${r}l; s[${2 * r + 1}] = r${r}h;`).join(' ');
+const loadRegs = (regs: Iterable<number>) => [...regs].map((r) => `r${r}l = s[${2 * r}]; r${r}h = s[${2 * r + 1}];`).join(' ');
 
 class Emitter {
   body: E.Statement[] = [];
@@ -158,17 +162,12 @@ class Emitter {
   }
 
   private writeback(regs: Set<number>): E.Statement[] {
-    const out: E.Statement[] = [];
-    for (const r of regs) out.push(...stmts`s[${2 * r}] = ${`r${r}l`}; s[${2 * r + 1}] = ${`r${r}h`};`);
-    return out;
+    return regs.size ? [raw(storeRegs(regs))] : [];
   }
 
   /** Reload registers a helper may have written (all, unless it touches no general register). */
   reloadRegs(gprFree = false): E.Statement[] {
-    const out: E.Statement[] = [];
-    if (gprFree) return out;
-    for (const r of this.used) out.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
-    return out;
+    return gprFree || !this.used.size ? [] : [raw(loadRegs(this.used))];
   }
 
   /** Flag locals → state, where they may hold the flags. */
@@ -285,9 +284,9 @@ class Emitter {
    * MXCSR; the one that writes a general register is reloaded after).
    */
   vectorContext(i: IrInsn, insn: Insn): VectorContext {
-    const wb = [...this.dirtyNow].map((r) => `s[${2 * r}] = r${r}l; s[${2 * r + 1}] = r${r}h;`).join(' ');
+    const wb = storeRegs(this.dirtyNow);
     const dst = insn.ops[0];
-    const reload = dst && dst.kind === OpKind.Reg ? `r${dst.reg}l = s[${2 * dst.reg}]; r${dst.reg}h = s[${2 * dst.reg + 1}];` : '';
+    const reload = dst && dst.kind === OpKind.Reg ? loadRegs([dst.reg]) : '';
     return {
       addr: i.a >= 0 ? this.t(i.a) : null,
       slow: `${wb} s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; H[${JSON.stringify(insn.mnem)}](cpu, I[${this.base[this.bi] + i.k}]); ${reload}`,
@@ -558,12 +557,8 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
       if (ty === Ty.I64) temps.push(em.h(n));
     });
   });
-  const regs: string[] = [];
-  const loads: E.Statement[] = [];
-  for (const r of em.used) {
-    regs.push(`r${r}l`, `r${r}h`);
-    loads.push(...stmts`${`r${r}l`} = s[${2 * r}]; ${`r${r}h`} = s[${2 * r + 1}];`);
-  }
+  const regs = [...em.used].flatMap((r) => [`r${r}l`, `r${r}h`]);
+  const loads = em.used.size ? [raw(loadRegs(em.used))] : [];
   const onFault: E.Statement[] = [
     ifStmt(expr`inHelper === 0`, em.writebackAll()),
     ifStmt(expr`fop >= 0`, em.flagsToState()),

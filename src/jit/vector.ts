@@ -111,9 +111,8 @@ function shiftImm(mnem: string, c: number): [string, string, string, string] | n
 /** 16-byte moves: which may be unaligned. */
 const MOVES: Record<string, boolean> = { movdqa: false, movaps: false, movapd: false, movdqu: true, movups: true, movupd: true };
 
-function parse(src: string): E.Statement[] {
-  return [raw(src)];
-}
+/** Lane code is built as source text and printed verbatim (js.ts raw). */
+const source = (src: string): E.Statement[] => [raw(src)];
 
 const xmm = (reg: number) => S.XMM + 4 * reg;
 
@@ -262,14 +261,18 @@ function doubleToInt(insn: Insn, ctx: VectorContext): string | null {
  * payloads survive). Loads into a register zero the lanes above the value, except MOVSD
  * between registers and MOVLPD/MOVHPD, which replace one quadword.
  */
+/** MOVLPD/MOVLPS/MOVHPD/MOVHPS: the first lane of the quadword they replace (the rest is kept). */
+const QUADWORD_MOVES: Record<string, number> = { movlpd: 0, movlps: 0, movhpd: 2, movhps: 2 };
+
 function moveScalar(insn: Insn, ctx: VectorContext): string | null {
   const [dst, src] = insn.ops;
   const mnem = insn.mnem;
-  const half = mnem === 'movhpd' || mnem === 'movhps' ? 2 : 0; // first lane of the quadword moved
-  if (!['movsd', 'movq', 'movd', 'movlpd', 'movhpd', 'movlps', 'movhps'].includes(mnem) || insn.ops.length !== 2) return null;
+  const quad = QUADWORD_MOVES[mnem];
+  if ((quad === undefined && mnem !== 'movsd' && mnem !== 'movq' && mnem !== 'movd') || insn.ops.length !== 2) return null;
+  const half = quad ?? 0; // first lane of the quadword moved
   if (dst.kind === OpKind.Xmm) {
     const d = xmm(dst.reg);
-    const keepsUpper = mnem === 'movlpd' || mnem === 'movlps' || mnem === 'movhpd' || mnem === 'movhps' || (mnem === 'movsd' && src.kind === OpKind.Xmm);
+    const keepsUpper = quad !== undefined || (mnem === 'movsd' && src.kind === OpKind.Xmm);
     let pre: string, lo: string, hi: string;
     if (src.kind === OpKind.Xmm) {
       if (mnem !== 'movsd' && mnem !== 'movq') return null; // the register forms of MOVLPS/MOVHPS are MOVHLPS/MOVLHPS
@@ -306,7 +309,7 @@ export const GPR_FORMS = new Set(['movd', 'movq', 'cvtsi2sd', 'cvttsd2si']);
 export function inlineVector(insn: Insn, ctx: VectorContext): E.Statement[] | null {
   const scalar = fpArith(insn, ctx) ?? fpCompare(insn, ctx) ?? moveScalar(insn, ctx) ??
     (insn.mnem === 'cvtsi2sd' ? intToDouble(insn, ctx) : insn.mnem === 'cvttsd2si' ? doubleToInt(insn, ctx) : null);
-  if (scalar) return parse(scalar);
+  if (scalar) return source(scalar);
   return inlinePacked(insn, ctx.addr);
 }
 
@@ -319,10 +322,10 @@ function inlinePacked(insn: Insn, addr: string | null): E.Statement[] | null {
   if (move !== undefined) {
     // Memory operands move straight between memory and the register's lanes in the state.
     const src = ops[1];
-    if (dst.kind === OpKind.Xmm && src.kind === OpKind.Xmm) return parse(`{ ${readSource(insn, addr, move)} ${lanes((k) => `s[${xmm(dst.reg) + k}] = x${k};`).join(' ')} }`);
+    if (dst.kind === OpKind.Xmm && src.kind === OpKind.Xmm) return source(`{ ${readSource(insn, addr, move)} ${lanes((k) => `s[${xmm(dst.reg) + k}] = x${k};`).join(' ')} }`);
     if (!addr) return null;
-    if (dst.kind === OpKind.Xmm) return parse(`{ ${alignCheck(addr, move)} mem.readVec(${addr}, s, ${xmm(dst.reg)}); }`);
-    if (src.kind === OpKind.Xmm) return parse(`{ ${alignCheck(addr, move)} mem.writeVec(${addr}, s, ${xmm(src.reg)}); }`);
+    if (dst.kind === OpKind.Xmm) return source(`{ ${alignCheck(addr, move)} mem.readVec(${addr}, s, ${xmm(dst.reg)}); }`);
+    if (src.kind === OpKind.Xmm) return source(`{ ${alignCheck(addr, move)} mem.writeVec(${addr}, s, ${xmm(src.reg)}); }`);
     return null;
   }
   if (dst.kind !== OpKind.Xmm) return null;
@@ -332,11 +335,11 @@ function inlinePacked(insn: Insn, addr: string | null): E.Statement[] | null {
   const write = (r: string[]) => r.map((e, k) => `s[${d + k}] = ${e};`).join(' ');
   if (ops.length === 2 && ops[1].kind === OpKind.Imm) {
     const r = shiftImm(insn.mnem, ops[1].imm & 0xff);
-    return r ? parse(`{ ${readDst} ${write(r)} }`) : null;
+    return r ? source(`{ ${readDst} ${write(r)} }`) : null;
   }
   const op = LANE_OPS[insn.mnem];
   if (!op || ops.length < 2 || (ops[1].kind === OpKind.Mem && !addr) || (ops[1].kind !== OpKind.Mem && ops[1].kind !== OpKind.Xmm)) return null;
   if (ops[1].size !== 16) return null;
   const imm = ops.length > 2 ? ops[2].imm & 0xff : 0;
-  return parse(`{ ${readSource(insn, addr, false)} ${readDst} ${write(op(imm))} }`);
+  return source(`{ ${readSource(insn, addr, false)} ${readDst} ${write(op(imm))} }`);
 }

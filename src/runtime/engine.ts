@@ -21,7 +21,7 @@ import { formatCpuState, S, SEG_STRIDE, SegField, SegReg } from '../cpu/state.js
 import { disassemble } from '../frontend/disasm.js';
 import type { IrBlock } from '../ir/ir.js';
 import { printBlock } from '../ir/ir.js';
-import { PreparedBlock, interpretBlock, runPrepared } from '../ir/interp.js';
+import { interpretBlock } from '../ir/interp.js';
 import { liftBlock, MAX_BLOCK_INSNS } from '../ir/lift.js';
 import { optimize } from '../ir/passes.js';
 import { type BlockFn, compileBlock, compileUnit } from '../jit/codegen.js';
@@ -54,8 +54,6 @@ const MACHINE_LOOP_BUDGET = 4096;
 
 export class Block {
   fn: BlockFn | null = null;
-  /** The IR made ready for the interpreter, on the block's first interpreted run. */
-  prepared: PreparedBlock | null = null;
   runs = 0;
   valid = true;
   /** When this block heads a compiled region: its member blocks (itself first). */
@@ -406,7 +404,7 @@ export class Engine {
       } else {
         if (!interp && ++b.runs >= threshold) this.compile(b);
         const compiled = b.fn as BlockFn | null;
-        r = compiled ? compiled() : runPrepared(cpu, (b.prepared ??= new PreparedBlock(b.ir)));
+        r = compiled ? compiled() : interpretBlock(cpu, b.ir);
       }
       if (tick[0] !== 0) {
         tick[0] = 0;
