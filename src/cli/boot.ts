@@ -9,7 +9,7 @@
  */
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
-import { InsnLimit, type ExecMode } from '../runtime/engine.js';
+import { DEFAULT_JIT_THRESHOLD, InsnLimit, type ExecMode } from '../runtime/engine.js';
 import { Machine } from '../machine/machine.js';
 import { loadMultiboot } from '../machine/multiboot.js';
 import { attachPcDevices } from '../machine/pc.js';
@@ -108,7 +108,7 @@ export function parseBootArgs(argv: string[], fail: (msg: string, status?: numbe
   const mode: ExecMode = values['no-jit'] ? 'interp' : values['one-insn-per-tb'] ? 'one-insn' : 'jit';
   return {
     image: positionals[0], append: values.append, initrd: values.initrd, ramBytes, cpus, mode,
-    maxInsns: num(values['max-insns'], '--max-insns', 0), jitThreshold: num(values['jit-threshold'], '--jit-threshold', 2),
+    maxInsns: num(values['max-insns'], '--max-insns', 0), jitThreshold: num(values['jit-threshold'], '--jit-threshold', DEFAULT_JIT_THRESHOLD),
     verify: !!values['verify-js'], debug, logFile: values.D, stats: (values.stats ?? '') as BootOptions['stats'],
   };
 }

@@ -13,6 +13,7 @@ import os, { constants as osConstants } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DEFAULT_JIT_THRESHOLD } from '../runtime/engine.js';
 import { runProgram, type RunOptions } from './run.js';
 
 const USAGE = `usage: svmjit run [options] <elf> [args...]
@@ -30,7 +31,7 @@ options:
   -E VAR=VALUE          set a variable in the guest environment
   -U VAR                remove a variable from the guest environment
   --stats[=json]        print run statistics on exit (to the log)
-  --jit-threshold N     executions before a block is compiled (default 2)
+  --jit-threshold N     executions before a block is compiled (default ${DEFAULT_JIT_THRESHOLD})
   --verify-js           re-parse every emitted block with acorn (debug)
   --profile             sample the guest: write <prog>.svmjit.{folded,cpuprofile,svg}
   --profile-dir DIR     where profiles go (default: the current directory)
@@ -110,7 +111,7 @@ export function parseRunArgs(argv: string[]): { opts: RunOptions; prog: string; 
       logFile: values.D,
       env: [...env].map(([k, v]) => `${k}=${v}`),
       stats: stats as RunOptions['stats'],
-      jitThreshold: num(values['jit-threshold'], '--jit-threshold', 2),
+      jitThreshold: num(values['jit-threshold'], '--jit-threshold', DEFAULT_JIT_THRESHOLD),
       verify: !!values['verify-js'],
       profileDir: values.profile || values['profile-dir'] ? values['profile-dir'] ?? '.' : '',
     },

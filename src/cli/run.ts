@@ -151,7 +151,7 @@ export function reportStats(
   extra: Record<string, string | number | Record<string, number>> = {},
 ): void {
   const record = {
-    insns, blocks: st.blocksTranslated, blocksCompiled: st.blocksCompiled, compileMs: +st.compileMs.toFixed(2), cacheHits: st.cacheHits,
+    insns, blocks: st.blocksTranslated, blocksCompiled: st.blocksCompiled, regionsCompiled: st.regionsCompiled, compileMs: +st.compileMs.toFixed(2), cacheHits: st.cacheHits,
     cacheMisses: st.cacheMisses, invalidations: st.invalidations, wallMs: +wallMs.toFixed(2), mips: +(insns / wallMs / 1000).toFixed(2), exitStatus: status,
     ...extra,
   };
@@ -161,7 +161,7 @@ export function reportStats(
   }
   log(`\n--- svmjit statistics (${mode}) ---`);
   log(`guest instructions   ${insns.toLocaleString('en-US')}`);
-  log(`blocks translated    ${st.blocksTranslated} (compiled to JS: ${st.blocksCompiled}, ${st.compileMs.toFixed(1)} ms)`);
+  log(`blocks translated    ${st.blocksTranslated} (compiled to JS: ${st.blocksCompiled} blocks, ${st.regionsCompiled} regions, ${st.compileMs.toFixed(1)} ms)`);
   log(`cache hits / misses  ${st.cacheHits} / ${st.cacheMisses}; invalidations ${st.invalidations}`);
   for (const [k, v] of Object.entries(extra)) log(`${k.padEnd(20)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
   log(`wall time            ${wallMs.toFixed(1)} ms, ${record.mips} guest MIPS; exit status ${status}`);

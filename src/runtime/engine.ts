@@ -96,6 +96,15 @@ const NO_TICK = new Int32Array(1);
 const JMP_CACHE = 4096;
 /** CpuMode values are below this: cache keys are phys * MODE_KEYS + mode. */
 const MODE_KEYS = 512;
+/**
+ * Executions of a block before it is compiled (the CLIs' default for --jit-threshold). Until
+ * then the interpreter runs it: compiling costs about 0.3-1 ms of codegen and V8 parsing per
+ * block, which code that runs a few dozen times never earns back, and start-up code is mostly
+ * such (hello-world compiled 21 blocks for 30 ms of its 60 at a threshold of 2). Measured at
+ * scale 1 against 2: compile time 1.5-3x lower, bench's `memory` 0.80x the time, the others
+ * within noise.
+ */
+export const DEFAULT_JIT_THRESHOLD = 100;
 /** Dispatcher entries of a compiled block before it is recompiled as the head of a region. */
 const REGION_AT = 64;
 /** Most blocks in one region. */
@@ -109,6 +118,12 @@ const REGION_MAX = 24;
  */
 const REGION_MAX_COST = 1200;
 const HELPER_COST = 40;
+
+/** Where a block's direct exits go (its jump or branch targets; none for indirect exits). */
+function directTargets(ir: IrBlock): number[] {
+  const last = ir.code[ir.code.length - 1];
+  return last.op === Op.JUMP ? [last.imm] : last.op === Op.BRANCH ? [last.imm, last.imm2] : [];
+}
 
 function unitCost(ir: IrBlock): number {
   let c = 0;
@@ -238,6 +253,7 @@ export class Engine {
     const name = `blk_${this.nameOf(b.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`;
     const c = compileBlock(b.ir, this.rt, name, this.compileOptions());
     b.fn = c.fn;
+    b.runs = 0; // from here on it counts entries of the compiled block, towards REGION_AT
     // Compiled units number their exits differently from the interpreter (internal jumps have none).
     b.links = new Array(Math.max(c.exits, 2));
     this.stats.blocksCompiled++;
@@ -262,8 +278,8 @@ export class Engine {
     return r === -2 ? cpu.s[S.EXIT_REASON] : Exit.NONE;
   }
 
-  /** The block at a guest address without running it, or null when its code is not fetchable. */
-  private blockAt(addr: number): Block | null {
+  /** The translated block at a guest address, or null when there is none (not run yet, or its code is not fetchable). */
+  private cachedBlockAt(addr: number): Block | null {
     let phys: number;
     try {
       phys = this.cpu.mem.translateFetch(this.linear(addr));
@@ -271,37 +287,35 @@ export class Engine {
       return null;
     }
     const b = this.cache.get(phys * MODE_KEYS + this.cpu.mode);
-    return b && b.valid ? b : this.translate(addr, phys);
+    return b && b.valid ? b : null;
   }
 
   /**
    * Recompile a hot block together with the blocks its direct exits reach (breadth-first), so
-   * a loop spread over several blocks runs inside one JS function.
+   * a loop spread over several blocks runs inside one JS function. Only blocks that have run
+   * join: a path never taken so far stays an exit, since in the region it would only add code
+   * V8 has no type feedback for, which deoptimises the region when first taken and makes it
+   * slower to optimise (with every reachable block, bench's `memory` ran 1.3x and `integer`
+   * 1.05x slower, at half the compile time). Keeping only the blocks on a cycle through the
+   * head was slower still (integer 1.17x): paths out of a loop often lead to the next hot one.
    */
   private formRegion(head: Block): void {
     const members: Block[] = [head];
     const seen = new Set<number>([head.vaddr]);
     let cost = unitCost(head.ir);
     for (let i = 0; i < members.length && members.length < REGION_MAX; i++) {
-      const code = members[i].ir.code;
-      const last = code[code.length - 1];
-      const targets = last.op === Op.JUMP ? [last.imm] : last.op === Op.BRANCH ? [last.imm, last.imm2] : [];
-      for (const t of targets) {
+      for (const t of directTargets(members[i].ir)) {
         if (seen.has(t) || members.length >= REGION_MAX) continue;
         seen.add(t);
-        const b = this.blockAt(t);
-        const c = b ? unitCost(b.ir) : 0;
-        if (!b || cost + c > REGION_MAX_COST) continue;
-        cost += c;
+        const b = this.cachedBlockAt(t);
+        if (!b || (b.fn === null && b.runs === 0) || cost + unitCost(b.ir) > REGION_MAX_COST) continue;
+        cost += unitCost(b.ir);
         members.push(b);
       }
     }
     // Worth it only when control comes back into the region from inside it.
     const addrs = new Set(members.map((m) => m.vaddr));
-    const loops = members.some((m) => {
-      const last = m.ir.code[m.ir.code.length - 1];
-      return (last.op === Op.JUMP || last.op === Op.BRANCH) && (addrs.has(last.imm) || (last.op === Op.BRANCH && addrs.has(last.imm2)));
-    });
+    const loops = members.some((m) => directTargets(m.ir).some((t) => addrs.has(t)));
     if (members.length < 2 || !loops || !head.valid) return;
     const t0 = performance.now();
     const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, this.compileOptions());
