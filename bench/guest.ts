@@ -11,7 +11,8 @@ import path from 'node:path';
 import { REPO_ROOT, runCaptured, type RunResult } from '../test/helpers/build.js';
 import { fixed, markdownTable, median, ratio } from './report.js';
 
-const CLI = path.join(REPO_ROOT, 'dist/src/cli/main.js');
+/** The command users run: the one-file build (tools/bundle.ts). */
+const CLI = path.join(REPO_ROOT, 'dist/svmjit.mjs');
 const STATS_PREFIX = 'svmjit-stats: ';
 /** A hung run should end the benchmark, not the patience of whoever started it. */
 const RUN_TIMEOUT_MS = 30 * 60_000;

@@ -134,6 +134,15 @@ function findProgramIndex(argv: string[]): number {
   return -1;
 }
 
+/** The folder of svmjit's package.json, above this module (dist/src/cli/main.js) or the bundle (dist/svmjit.mjs). */
+function packageRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+    if (path.dirname(dir) === dir) return fail(`no package.json above ${here}`);
+  }
+}
+
 /**
  * The bundled demos, both with statistics: by default the L1 hypervisor of demo/hypervisor.c
  * booted exactly as `svmjit boot --stats demo/hypervisor.flat` would boot it, so what the user
@@ -142,8 +151,7 @@ function findProgramIndex(argv: string[]): number {
 async function runDemo(args: string[]): Promise<number> {
   const which = args[0] ?? 'hypervisor';
   if (args.length > 1 || (which !== 'hypervisor' && which !== 'user')) fail(`demo takes 'hypervisor' (the default) or 'user', not '${args.join(' ')}'\n${USAGE}`, 2);
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  const file = path.resolve(here, '../../../demo', which === 'user' ? 'demo.elf' : 'hypervisor.flat');
+  const file = path.join(packageRoot(), 'demo', which === 'user' ? 'demo.elf' : 'hypervisor.flat');
   if (!fs.existsSync(file)) fail(`demo image not found at ${file}`);
   const shown = path.relative(process.cwd(), file);
   if (which === 'user') {
