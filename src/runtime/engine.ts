@@ -114,9 +114,11 @@ const REGION_MAX = 24;
  * reloads the registers around it, and an SSE instruction the JIT runs inline (jit/vector.ts)
  * emits a dozen lane statements. V8 will not optimise a function past a bytecode size, and an
  * unoptimised region is slower than the blocks it replaced: keep regions well below that.
- * (At 12, the vectorised loop of bench's `integer` grew past it and ran 3.5x slower.)
+ * (At 12, the vectorised loop of bench's `integer` grew past it and ran 3.5x slower.) Small
+ * regions also optimise sooner and deoptimise less: at 1200 rather than 300, `integer` ran
+ * 1.1-1.2x slower at scales 1-10 and compiled 20% more; the head always joins whatever its size.
  */
-const REGION_MAX_COST = 1200;
+const REGION_MAX_COST = 300;
 const HELPER_COST = 40;
 
 /** Where a block's direct exits go (its jump or branch targets; none for indirect exits). */
@@ -299,7 +301,7 @@ export class Engine {
    * 1.05x slower, at half the compile time). Keeping only the blocks on a cycle through the
    * head was slower still (integer 1.17x): paths out of a loop often lead to the next hot one.
    */
-  private formRegion(head: Block): void {
+  private formRegion(head: Block): boolean {
     const members: Block[] = [head];
     const seen = new Set<number>([head.vaddr]);
     let cost = unitCost(head.ir);
@@ -316,7 +318,7 @@ export class Engine {
     // Worth it only when control comes back into the region from inside it.
     const addrs = new Set(members.map((m) => m.vaddr));
     const loops = members.some((m) => directTargets(m.ir).some((t) => addrs.has(t)));
-    if (members.length < 2 || !loops || !head.valid) return;
+    if (members.length < 2 || !loops || !head.valid) return false;
     const t0 = performance.now();
     const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, this.compileOptions());
     head.fn = c.fn;
@@ -326,6 +328,7 @@ export class Engine {
     this.stats.regionsCompiled++;
     this.stats.compileMs += performance.now() - t0;
     if (this.opts.debug.has('js')) this.opts.log(`JS region 0x${head.vaddr.toString(16)} (${members.length} blocks):\n${c.source}\n`);
+    return true;
   }
 
   nameOf(addr: number): string {
@@ -416,7 +419,9 @@ export class Engine {
         if (++b.runs === REGION_AT && !interp && this.opts.mode !== 'one-insn' && !b.region) this.formRegion(b);
         r = (b.fn as BlockFn)();
       } else {
-        if (!interp && ++b.runs >= threshold) this.compile(b);
+        // A block that heads a loop becomes its region at once: compiled alone first, it would
+        // be thrown away at REGION_AT (compile time -5 to -35% at scale 1).
+        if (!interp && ++b.runs >= threshold && (this.opts.mode === 'one-insn' || !this.formRegion(b))) this.compile(b);
         const compiled = b.fn as BlockFn | null;
         r = compiled ? compiled() : interpretBlock(cpu, b.ir);
       }
