@@ -36,6 +36,16 @@ describe('self-modifying code', () => {
       expect(r.engine.stats.invalidations).toBe(1);
     });
   }
+
+  it('leaves a region whose own store rewrote one of its members before running the old code', () => {
+    // At the JIT threshold of 1 the block that patches `target` and calls it becomes a region
+    // holding `target` too (it ran once already); the store invalidates the region while it runs.
+    const r = runSnippet(src, 'jit', undefined, { rwx: true });
+    expect(endedNormally(r, src), String(r.end)).toBe(true);
+    expect(r.engine.stats.regionsCompiled).toBeGreaterThan(0);
+    expect(r.cpu.s[1 * 2]).toBe(5);
+    expect(r.cpu.s[2 * 2]).toBe(5);
+  });
 });
 
 describe('translation cache', () => {

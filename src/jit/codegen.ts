@@ -208,7 +208,9 @@ class Emitter {
     if (k === undefined) return this.exitTo(target, this.exits++);
     const n = this.blk.insns.length;
     const out = stmts`ic += ${n}; pc = ${k};`;
-    out.push(ifStmt(expr`--budget === 0`, this.exitTo(target, -1, 0)));
+    // Back to the dispatcher now and then, and at once when code was invalidated since entry:
+    // a store of this unit may have rewritten a member (runtime.ts codeEpoch).
+    out.push(ifStmt(expr`--budget === 0 || CE[0] !== ep`, this.exitTo(target, -1, 0)));
     out.push({ type: 'ContinueStatement', label: { type: 'Identifier', name: 'unit' } });
     return out;
   }
@@ -578,7 +580,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
   const inner = fn(name, [], [
     letDecl([...regs, ...temps, 'fdl', 'fdh', 'fsl', 'fsh', 'fs2', 'fw', 'ip', 'ic', 'pc', 'nr', 'ex', 'tv', 'ti', 'to']),
     // The TLB set in use changes only at an SVM world switch, which always ends the unit.
-    ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET}, ts = mem.tlbSet;`,
+    ...stmts`let fop = -1, inHelper = 0, budget = ${opts.loopBudget ?? LOOP_BUDGET}, ts = mem.tlbSet, ep = CE[0];`,
     ...loads,
     tryCatch(body, 'e', onFault),
   ]);
@@ -590,7 +592,7 @@ export function compileUnit(blocks: IrBlock[], rt: JitRuntime, name: string, opt
         type: 'ExpressionStatement',
         expression: fn('factory', ['rt', 'I', 'P', 'Q', 'ERR', 'CpuException'], [
           ...stmts`const s = rt.s, f64 = rt.f64, mem = rt.mem, cpu = rt.cpu, H = rt.H, R = rt.R, condFromFlags = rt.condFromFlags;`,
-          ...stmts`const TR = mem.tlbTagR, TB = mem.tlbBaseR, TW = mem.tlbTagW, TBW = mem.tlbBaseW, dv = mem.dv, u8 = mem.u8;`,
+          ...stmts`const TR = mem.tlbTagR, TB = mem.tlbBaseR, TW = mem.tlbTagW, TBW = mem.tlbBaseW, dv = mem.dv, u8 = mem.u8, CE = rt.codeEpoch;`,
           ...stmts`const mul64 = rt.mul64, imulOverflow64 = rt.imulOverflow64, imulOverflow32 = rt.imulOverflow32, shl64 = rt.shl64, shr64 = rt.shr64, sar64 = rt.sar64;`,
           { type: 'ReturnStatement', argument: inner },
         ]),

@@ -32,6 +32,13 @@ export class JitRuntime {
     this.mem = cpu.mem;
   }
 
+  /**
+   * Counts invalidations of translated code (engine.ts). A region notes it at entry and checks it
+   * at each internal jump: a store of its own may have rewritten a member, whose old code must
+   * not run, so the region leaves for the dispatcher, which translates the new bytes.
+   */
+  readonly codeEpoch = new Int32Array(1);
+
   /** Scratch lanes for a 16-byte memory source of inline SSE code (jit/vector.ts). */
   readonly v = new Int32Array(4);
 

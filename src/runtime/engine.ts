@@ -315,10 +315,9 @@ export class Engine {
         members.push(b);
       }
     }
-    // Worth it only when control comes back into the region from inside it.
-    const addrs = new Set(members.map((m) => m.vaddr));
-    const loops = members.some((m) => directTargets(m.ir).some((t) => addrs.has(t)));
-    if (members.length < 2 || !loops || !head.valid) return false;
+    // Any two blocks are worth it: a loop among them stays inside, and a hot path through them
+    // runs without returning to the dispatcher in between.
+    if (members.length < 2 || !head.valid) return false;
     const t0 = performance.now();
     const c = compileUnit(members.map((m) => m.ir), this.rt, `rgn_${this.nameOf(head.vaddr).replace(/[^A-Za-z0-9_$]/g, '_')}`, this.compileOptions());
     head.fn = c.fn;
@@ -356,6 +355,7 @@ export class Engine {
         for (const head of b.inRegions) head.valid = false; // its compiled code includes b
         b.inRegions.clear();
         this.stats.invalidations++;
+        this.rt.codeEpoch[0]++;
         if (this.cache.get(b.key) === b) this.cache.delete(b.key);
         for (let i = 0; i < b.ranges.length; i += 2) this.pageBlocks.get(Math.floor(b.ranges[i] / PAGE_SIZE))?.delete(b);
       }
@@ -419,7 +419,7 @@ export class Engine {
         if (++b.runs === REGION_AT && !interp && this.opts.mode !== 'one-insn' && !b.region) this.formRegion(b);
         r = (b.fn as BlockFn)();
       } else {
-        // A block that heads a loop becomes its region at once: compiled alone first, it would
+        // A block with hot successors becomes a region at once: compiled alone first, it would
         // be thrown away at REGION_AT (compile time -5 to -35% at scale 1).
         if (!interp && ++b.runs >= threshold && (this.opts.mode === 'one-insn' || !this.formRegion(b))) this.compile(b);
         const compiled = b.fn as BlockFn | null;
