@@ -202,15 +202,23 @@ class Emitter {
     ];
   }
 
+  /**
+   * After a store that did not take the inline TLB path (a helper's, a slow path's): if it
+   * rewrote translated code (runtime.ts codeEpoch), a member of this unit may be stale, so the
+   * next internal jump goes back to the dispatcher (through the budget, which keeps the hot
+   * path's check a single local decrement), which translates the new bytes.
+   */
+  staleCheck(): E.Statement[] {
+    return stmts`if (CE[0] !== ep) budget = 1;`;
+  }
+
   /** Continue at guest address `target`: inside the unit when it is a member, else a chainable exit. */
   goto(target: number): E.Statement[] {
     const k = this.members.get(target);
     if (k === undefined) return this.exitTo(target, this.exits++);
     const n = this.blk.insns.length;
     const out = stmts`ic += ${n}; pc = ${k};`;
-    // Back to the dispatcher now and then, and at once when code was invalidated since entry:
-    // a store of this unit may have rewritten a member (runtime.ts codeEpoch).
-    out.push(ifStmt(expr`--budget === 0 || CE[0] !== ep`, this.exitTo(target, -1, 0)));
+    out.push(ifStmt(expr`--budget === 0`, this.exitTo(target, -1, 0)));
     out.push({ type: 'ContinueStatement', label: { type: 'Identifier', name: 'unit' } });
     return out;
   }
@@ -420,6 +428,7 @@ class Emitter {
           this.emit(inline);
           const dst = insn.ops[0];
           if (dst.kind === OpKind.Reg) this.dirtyNow.add(dst.reg);
+          if (dst.kind === OpKind.Mem) this.emit(this.staleCheck());
           if (insn.mnem === 'ucomisd' || insn.mnem === 'comisd') {
             this.flagsAt = 'state';
             this.flagsInsn = null;
@@ -437,6 +446,7 @@ class Emitter {
         // faults part-way has already advanced RCX/RSI/RDI there): the fault path must not
         // overwrite them with the locals, hence `inHelper`.
         this.emit(stmts`fop = -1; s[${S.RIP_LO}] = ${insn.addr | 0}; s[${S.RIP_HI}] = ${Math.floor(insn.addr / 4294967296)}; inHelper = 1; H[${{ type: 'Literal', value: insn.mnem }}](cpu, I[${this.base[this.bi] + i.k}]); inHelper = 0;`);
+        this.emit(this.staleCheck());
         this.emit(this.reloadRegs(touchesNoGpr(insn)));
         return;
       }
@@ -483,10 +493,10 @@ class Emitter {
   store(size: number, a: string, v: string, vh: string): E.Statement[] {
     const probe = stmts`tv = Math.floor(${a} * ${1 / PAGE_SIZE}); ti = (tv & ${TLB_MASK}) + ts; to = ${a} - tv * ${PAGE_SIZE};`;
     const hit = size === 1 ? expr`TW[ti] === tv` : expr`TW[ti] === tv && to <= ${PAGE_SIZE - size}`;
-    if (size === 8) return [...probe, ifStmt(hit, stmts`to += TBW[ti]; dv.setInt32(to, ${v}, true); dv.setInt32(to + 4, ${vh}, true);`, stmts`mem.write64(${a}, ${v}, ${vh});`)];
+    if (size === 8) return [...probe, ifStmt(hit, stmts`to += TBW[ti]; dv.setInt32(to, ${v}, true); dv.setInt32(to + 4, ${vh}, true);`, [...stmts`mem.write64(${a}, ${v}, ${vh});`, ...this.staleCheck()])];
     const fast = size === 1 ? stmts`u8[TBW[ti] + to] = ${v};` : size === 2 ? stmts`dv.setUint16(TBW[ti] + to, ${v}, true);` : stmts`dv.setInt32(TBW[ti] + to, ${v}, true);`;
     const slow = stmts`mem[${{ type: 'Literal', value: size === 1 ? 'write8' : size === 2 ? 'write16' : 'write32' }}](${a}, ${v});`;
-    return [...probe, ifStmt(hit, fast, slow)];
+    return [...probe, ifStmt(hit, fast, [...slow, ...this.staleCheck()])];
   }
 
   bin32(i: IrInsn): void {
