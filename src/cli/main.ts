@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_JIT_THRESHOLD } from '../runtime/engine.js';
+import { bootImage, parseBootArgs } from './boot.js';
 import { runProgram, type RunOptions } from './run.js';
 
 const USAGE = `usage: svmjit run [options] <elf> [args...]
@@ -169,9 +170,11 @@ async function runDemo(args: string[]): Promise<number> {
   return boot(['--stats', file]);
 }
 
-/** `svmjit boot`: the machine, its devices and SVM load only for this command, so `run` starts faster. */
+/**
+ * `svmjit boot`. Imported statically: in the one-file build a dynamic import made esbuild wrap
+ * every module it shares with `run` in a lazy initialiser, and start-up is the same without.
+ */
 async function boot(args: string[]): Promise<number> {
-  const { bootImage, parseBootArgs } = await import('./boot.js');
   return bootImage(parseBootArgs(args, fail));
 }
 

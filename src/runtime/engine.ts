@@ -9,7 +9,8 @@
  * the next costs an array load and a validity check, not a lookup.
  *
  * Tiering: a block is interpreted from its IR until it has run `jitThreshold` times, then
- * compiled to JS. `--no-jit` never compiles; `--one-insn-per-tb` makes every block one
+ * compiled to JS: as the head of a region with its hot successors when it has any (formRegion),
+ * else alone, and as a region head later if it stays hot (REGION_AT). `--no-jit` never compiles; `--one-insn-per-tb` makes every block one
  * instruction long.
  */
 import { type Cpu, CpuMode, codeBits, is64BitCode } from '../cpu/cpu.js';
@@ -293,13 +294,14 @@ export class Engine {
   }
 
   /**
-   * Recompile a hot block together with the blocks its direct exits reach (breadth-first), so
-   * a loop spread over several blocks runs inside one JS function. Only blocks that have run
-   * join: a path never taken so far stays an exit, since in the region it would only add code
-   * V8 has no type feedback for, which deoptimises the region when first taken and makes it
-   * slower to optimise (with every reachable block, bench's `memory` ran 1.3x and `integer`
-   * 1.05x slower, at half the compile time). Keeping only the blocks on a cycle through the
-   * head was slower still (integer 1.17x): paths out of a loop often lead to the next hot one.
+   * Compile a hot block together with the blocks its direct exits reach (breadth-first), so a
+   * loop spread over several blocks runs inside one JS function; false when there is nothing
+   * to join it. Only blocks that have run join: a path never taken so far stays an exit, since
+   * in the region it would only add code V8 has no type feedback for, which deoptimises the
+   * region when first taken and makes it slower to optimise (with every reachable block, at
+   * scale 10 bench's `memory` took 1.3x and `integer` 1.05x the time, and compiling took twice
+   * as long). Keeping only the blocks on a cycle through the head was slower still (`integer`
+   * 1.17x): paths out of a loop often lead to the next hot one.
    */
   private formRegion(head: Block): boolean {
     const members: Block[] = [head];
